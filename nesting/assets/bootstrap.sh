@@ -1,0 +1,67 @@
+#!/bin/sh
+# Bootstraps one node of an inception cluster inside its node Pod.
+# Usage: bootstrap.sh control-plane|worker
+# Mounted from the cluster's "bootstrap" ConfigMap; the token, PKI and kubeadm
+# configs come from the Secrets and ConfigMap planned beside it.
+set -eu
+
+role="${1:?usage: bootstrap.sh control-plane|worker}"
+cfg=/etc/inception
+
+log() { echo "inception-bootstrap: $*" >&2; }
+
+# No traffic may leave through the cloud metadata address: cAdvisor probes it
+# as soon as kubelet starts. Reject it in every iptables flavour present.
+for ipt in iptables-legacy iptables-nft iptables; do
+  command -v "$ipt" >/dev/null 2>&1 || continue
+  for chain in OUTPUT FORWARD; do
+    "$ipt" -C "$chain" -d 169.254.169.254 -j REJECT 2>/dev/null ||
+      "$ipt" -I "$chain" -d 169.254.169.254 -j REJECT 2>/dev/null || true
+  done
+done
+
+token=$(cat "$cfg/token/token")
+skip=$(cat "$cfg/kubeadm/skip-phases")
+
+render() { # kubeadm config with the token filled in, readable by root only
+  umask 077
+  sed "s/@BOOTSTRAP_TOKEN@/$token/g" "$cfg/kubeadm/$1" >"/run/kubeadm-$1"
+  echo "/run/kubeadm-$1"
+}
+
+if [ -s /etc/kubernetes/kubelet.conf ]; then
+  log "already bootstrapped: kubelet.conf exists"
+  exit 0
+fi
+
+case "$role" in
+control-plane)
+  # kubeadm reuses the CAs, keys and certificates given and makes the rest.
+  # The planned apiserver certificate is left out: kubeadm insists that it
+  # also names this Pod's IP and hostname, unknown when planning, so kubeadm
+  # signs its own from the same CA, with the same certSANs plus those.
+  mkdir -p /etc/kubernetes/pki/etcd
+  for f in "$cfg"/pki/*; do
+    name=$(basename "$f")
+    case "$name" in
+    admin.* | apiserver.crt | apiserver.key) ;;
+    etcd-*) cp "$f" "/etc/kubernetes/pki/etcd/${name#etcd-}" ;;
+    *) cp "$f" "/etc/kubernetes/pki/$name" ;;
+    esac
+  done
+  chmod 600 /etc/kubernetes/pki/*.key /etc/kubernetes/pki/etcd/*.key
+  log "kubeadm init"
+  kubeadm init --config "$(render init.yaml)" --skip-phases="$skip"
+  ;;
+worker)
+  log "kubeadm join"
+  until kubeadm join --config "$(render join.yaml)" --skip-phases=preflight; do
+    log "join failed; retrying in 2s"
+    sleep 2
+  done
+  ;;
+*)
+  log "unknown role $role: use control-plane or worker"
+  exit 2
+  ;;
+esac

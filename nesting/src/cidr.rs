@@ -1,0 +1,556 @@
+//! Pod and service CIDRs for every cluster of a tree.
+//!
+//! Blocks are carved first-fit from the pool, largest blocks first (all pod
+//! CIDRs, then all service CIDRs) so that aligned blocks pack without holes.
+//! Nothing handed out overlaps another block, the parent's ranges, node
+//! addresses or user exclusions. Same input, same output.
+
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Default pool when none is given.
+pub const DEFAULT_POOL: &str = "10.0.0.0/8";
+
+/// Networks of one cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Networks {
+    #[serde(rename = "podCIDR")]
+    pub pod_cidr: IpNet,
+    #[serde(rename = "serviceCIDR")]
+    pub service_cidr: IpNet,
+    /// The in-cluster `kubernetes` Service IP: the first address of the service CIDR.
+    #[serde(rename = "kubernetesServiceIP")]
+    pub kubernetes_service_ip: IpAddr,
+    /// Cluster DNS IP: the tenth address of the service CIDR (kubeadm's choice).
+    #[serde(rename = "dnsIP")]
+    pub dns_ip: IpAddr,
+}
+
+/// What to carve from and what to avoid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CidrRequest {
+    pub pools: Vec<IpNet>,
+    /// Parent pod CIDRs, parent service CIDR, user exclusions.
+    pub exclude: Vec<IpNet>,
+    /// Parent node addresses.
+    pub node_ips: Vec<IpAddr>,
+    /// Pod CIDR prefix length; `None` picks the family default.
+    pub pod_prefix: Option<u8>,
+    /// Service CIDR prefix length; `None` picks the family default.
+    pub service_prefix: Option<u8>,
+}
+
+impl Default for CidrRequest {
+    fn default() -> Self {
+        CidrRequest {
+            pools: vec![DEFAULT_POOL.parse().unwrap()],
+            exclude: Vec::new(),
+            node_ips: Vec::new(),
+            pod_prefix: None,
+            service_prefix: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn of(net: &IpNet) -> Self {
+        match net {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        }
+    }
+
+    fn bits(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+
+    /// Pod prefix: default, and the accepted range. Nodes get /24 (v4) or
+    /// /64 (v6) each; kube-controller-manager allows at most 16 bits between.
+    fn pod_prefix(self) -> (u8, u8, u8) {
+        match self {
+            Family::V4 => (16, 8, 24),
+            Family::V6 => (56, 48, 64),
+        }
+    }
+
+    /// Service prefix: default, and the range the apiserver accepts.
+    fn service_prefix(self) -> (u8, u8, u8) {
+        match self {
+            Family::V4 => (20, 12, 28),
+            Family::V6 => (112, 108, 120),
+        }
+    }
+}
+
+/// Parses CIDR text, saying which flag it came from when it is wrong.
+pub fn parse_cidr(flag: &str, text: &str) -> Result<IpNet, Error> {
+    let net: IpNet = text.trim().parse().map_err(|_| Error::BadCidr {
+        flag: flag.to_string(),
+        value: text.to_string(),
+        reason: "expected an address/prefix such as 10.0.0.0/8 or fd00::/48".into(),
+    })?;
+    if net.trunc() != net {
+        return Err(Error::BadCidr {
+            flag: flag.to_string(),
+            value: text.to_string(),
+            reason: format!("host bits are set; did you mean {}?", net.trunc()),
+        });
+    }
+    Ok(net)
+}
+
+/// An inclusive range of addresses as integers (both families fit in u128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Span {
+    start: u128,
+    end: u128,
+}
+
+fn span(net: &IpNet) -> Span {
+    match net {
+        IpNet::V4(n) => Span {
+            start: u32::from(n.network()).into(),
+            end: u32::from(n.broadcast()).into(),
+        },
+        IpNet::V6(n) => Span {
+            start: u128::from(n.network()),
+            end: u128::from(n.broadcast()),
+        },
+    }
+}
+
+fn to_net(family: Family, start: u128, prefix: u8) -> IpNet {
+    match family {
+        Family::V4 => IpNet::V4(Ipv4Net::new((start as u32).into(), prefix).unwrap()),
+        Family::V6 => IpNet::V6(Ipv6Net::new(start.into(), prefix).unwrap()),
+    }
+}
+
+fn nth_ip(net: &IpNet, n: u128) -> IpAddr {
+    match net {
+        IpNet::V4(v) => IpAddr::V4((u32::from(v.network()) + n as u32).into()),
+        IpNet::V6(v) => IpAddr::V6((u128::from(v.network()) + n).into()),
+    }
+}
+
+/// Hands out aligned blocks that avoid every used span.
+struct Carver {
+    family: Family,
+    pools: Vec<Span>,
+    /// Sorted by start; may overlap each other.
+    used: Vec<Span>,
+}
+
+impl Carver {
+    fn take(&mut self, prefix: u8) -> Option<IpNet> {
+        let host_bits = u32::from(self.family.bits() - prefix);
+        // prefix >= 8 for v4 and >= 48 for v6, so the size fits in u128.
+        let size: u128 = 1u128 << host_bits;
+        for pool in &self.pools {
+            let mut cand = align_up(pool.start, size)?;
+            loop {
+                let last = cand.checked_add(size - 1)?;
+                if last > pool.end {
+                    break;
+                }
+                // Used spans are sorted by start: the first one that overlaps,
+                // or the largest end among those starting before `last`.
+                let clash = self
+                    .used
+                    .iter()
+                    .take_while(|u| u.start <= last)
+                    .filter(|u| u.end >= cand)
+                    .map(|u| u.end)
+                    .max();
+                match clash {
+                    None => {
+                        let s = Span {
+                            start: cand,
+                            end: last,
+                        };
+                        let at = self.used.partition_point(|u| u.start <= s.start);
+                        self.used.insert(at, s);
+                        return Some(to_net(self.family, cand, prefix));
+                    }
+                    Some(end) => match end.checked_add(1).and_then(|e| align_up(e, size)) {
+                        Some(next) => cand = next,
+                        None => break,
+                    },
+                }
+            }
+        }
+        None
+    }
+}
+
+fn align_up(x: u128, size: u128) -> Option<u128> {
+    let rem = x % size;
+    if rem == 0 {
+        Some(x)
+    } else {
+        x.checked_add(size - rem)
+    }
+}
+
+/// Checked inputs: one family, prefixes in range.
+struct Checked {
+    family: Family,
+    pod_prefix: u8,
+    service_prefix: u8,
+    pools: Vec<Span>,
+    used: Vec<Span>,
+}
+
+fn check(req: &CidrRequest) -> Result<Checked, Error> {
+    let first = req.pools.first().ok_or_else(|| {
+        Error::Pool("no --cidr-pool given: pass at least one, e.g. --cidr-pool 10.0.0.0/8".into())
+    })?;
+    let family = Family::of(first);
+    for p in &req.pools {
+        if Family::of(p) != family {
+            return Err(Error::Pool(format!(
+                "--cidr-pool {p} is {} but {first} is {}: dual-stack trees are not supported yet, use pools of one family",
+                Family::of(p).name(),
+                family.name()
+            )));
+        }
+    }
+    let prefix = |flag: &str, given: Option<u8>, (def, lo, hi): (u8, u8, u8)| {
+        let p = given.unwrap_or(def);
+        if p < lo || p > hi {
+            return Err(Error::Prefix(format!(
+                "{flag} /{p} is out of range for {}: use /{lo} to /{hi}",
+                family.name()
+            )));
+        }
+        Ok(p)
+    };
+    let pod_prefix = prefix("--pod-prefix", req.pod_prefix, family.pod_prefix())?;
+    let service_prefix = prefix(
+        "--service-prefix",
+        req.service_prefix,
+        family.service_prefix(),
+    )?;
+    let largest_pool = req.pools.iter().map(|p| p.prefix_len()).min().unwrap_or(0);
+    if pod_prefix < largest_pool {
+        return Err(Error::Prefix(format!(
+            "--pod-prefix /{pod_prefix} is larger than every pool (the largest is /{largest_pool}): use a longer prefix or a larger --cidr-pool"
+        )));
+    }
+    let mut used: Vec<Span> = req
+        .exclude
+        .iter()
+        .filter(|n| Family::of(n) == family)
+        .map(span)
+        .chain(req.node_ips.iter().filter_map(|ip| match (ip, family) {
+            (IpAddr::V4(a), Family::V4) => Some(Span {
+                start: u32::from(*a).into(),
+                end: u32::from(*a).into(),
+            }),
+            (IpAddr::V6(a), Family::V6) => Some(Span {
+                start: u128::from(*a),
+                end: u128::from(*a),
+            }),
+            _ => None,
+        }))
+        .collect();
+    used.sort();
+    Ok(Checked {
+        family,
+        pod_prefix,
+        service_prefix,
+        pools: req.pools.iter().map(span).collect(),
+        used,
+    })
+}
+
+fn carve(c: &Checked, count: usize) -> Option<Vec<Networks>> {
+    let mut carver = Carver {
+        family: c.family,
+        pools: c.pools.clone(),
+        used: c.used.clone(),
+    };
+    // Larger blocks first: with equal prefixes, pods first anyway.
+    let (first, second) = if c.pod_prefix <= c.service_prefix {
+        (c.pod_prefix, c.service_prefix)
+    } else {
+        (c.service_prefix, c.pod_prefix)
+    };
+    let a: Vec<IpNet> = (0..count)
+        .map(|_| carver.take(first))
+        .collect::<Option<_>>()?;
+    let b: Vec<IpNet> = (0..count)
+        .map(|_| carver.take(second))
+        .collect::<Option<_>>()?;
+    let (pods, services) = if c.pod_prefix <= c.service_prefix {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    Some(
+        pods.into_iter()
+            .zip(services)
+            .map(|(pod_cidr, service_cidr)| Networks {
+                kubernetes_service_ip: nth_ip(&service_cidr, 1),
+                dns_ip: nth_ip(&service_cidr, 10),
+                pod_cidr,
+                service_cidr,
+            })
+            .collect(),
+    )
+}
+
+/// Networks for `count` clusters, in order.
+pub fn allocate(req: &CidrRequest, count: usize) -> Result<Vec<Networks>, Error> {
+    let c = check(req)?;
+    if let Some(n) = carve(&c, count) {
+        return Ok(n);
+    }
+    // Say how many would fit: the largest k that carves.
+    let (mut lo, mut hi) = (0usize, count);
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        if carve(&c, mid).is_some() {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let pools: Vec<String> = req.pools.iter().map(|p| p.to_string()).collect();
+    Err(Error::Pool(format!(
+        "the pool {} holds {lo} clusters with /{} pod and /{} service CIDRs (after exclusions), but the tree needs {count}: \
+         add or enlarge --cidr-pool, raise --pod-prefix/--service-prefix, or make the tree smaller",
+        pools.join(", "),
+        c.pod_prefix,
+        c.service_prefix
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn overlaps(a: &IpNet, b: &IpNet) -> bool {
+        a.contains(&b.network()) || b.contains(&a.network())
+    }
+
+    #[test]
+    fn default_pool_packs_pods_then_services() {
+        let n = allocate(&CidrRequest::default(), 3).unwrap();
+        assert_eq!(n[0].pod_cidr, net("10.0.0.0/16"));
+        assert_eq!(n[1].pod_cidr, net("10.1.0.0/16"));
+        assert_eq!(n[2].pod_cidr, net("10.2.0.0/16"));
+        assert_eq!(n[0].service_cidr, net("10.3.0.0/20"));
+        assert_eq!(n[1].service_cidr, net("10.3.16.0/20"));
+        assert_eq!(n[0].kubernetes_service_ip.to_string(), "10.3.0.1");
+        assert_eq!(n[0].dns_ip.to_string(), "10.3.0.10");
+    }
+
+    #[test]
+    fn skips_parent_ranges_and_node_ips() {
+        let req = CidrRequest {
+            exclude: vec![net("10.0.0.0/15"), net("10.96.0.0/12")],
+            node_ips: vec!["10.2.3.4".parse().unwrap()],
+            ..CidrRequest::default()
+        };
+        let n = allocate(&req, 2).unwrap();
+        assert_eq!(n[0].pod_cidr, net("10.3.0.0/16"));
+        assert_eq!(n[1].pod_cidr, net("10.4.0.0/16"));
+        // The node IP only blocks 10.2.0.0/20: services fit beside it.
+        assert_eq!(n[0].service_cidr, net("10.2.16.0/20"));
+    }
+
+    #[test]
+    fn too_small_pool_says_how_many_fit() {
+        let req = CidrRequest {
+            pools: vec![net("192.168.0.0/16")],
+            pod_prefix: Some(18),
+            service_prefix: Some(24),
+            ..CidrRequest::default()
+        };
+        // 4 x /18 fill the /16: 3 pods + 3 services (one /18 for services) fit.
+        let err = allocate(&req, 5).unwrap_err().to_string();
+        assert!(err.contains("holds 3 clusters"), "{err}");
+        assert!(err.contains("needs 5"), "{err}");
+        assert!(allocate(&req, 3).is_ok());
+    }
+
+    #[test]
+    fn prefix_and_family_errors() {
+        let big = CidrRequest {
+            pools: vec![net("10.0.0.0/20")],
+            ..CidrRequest::default()
+        };
+        assert!(
+            allocate(&big, 1)
+                .unwrap_err()
+                .to_string()
+                .contains("larger than every pool")
+        );
+        let mixed = CidrRequest {
+            pools: vec![net("10.0.0.0/8"), net("fd00::/8")],
+            ..CidrRequest::default()
+        };
+        assert!(
+            allocate(&mixed, 1)
+                .unwrap_err()
+                .to_string()
+                .contains("dual-stack")
+        );
+        let range = CidrRequest {
+            service_prefix: Some(8),
+            ..CidrRequest::default()
+        };
+        assert!(
+            allocate(&range, 1)
+                .unwrap_err()
+                .to_string()
+                .contains("--service-prefix /8")
+        );
+        let none = CidrRequest {
+            pools: vec![],
+            ..CidrRequest::default()
+        };
+        assert!(allocate(&none, 1).is_err());
+    }
+
+    #[test]
+    fn parse_cidr_errors_name_the_flag() {
+        let e = parse_cidr("--exclude", "10.0.0.1/8")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--exclude") && e.contains("10.0.0.0/8"), "{e}");
+        let e = parse_cidr("--cidr-pool", "ten/8").unwrap_err().to_string();
+        assert!(e.contains("--cidr-pool") && e.contains("ten/8"), "{e}");
+    }
+
+    #[test]
+    fn ipv6_plans() {
+        let req = CidrRequest {
+            pools: vec![net("fd00:10::/32")],
+            ..CidrRequest::default()
+        };
+        let n = allocate(&req, 2).unwrap();
+        assert_eq!(n[0].pod_cidr, net("fd00:10::/56"));
+        assert_eq!(n[1].pod_cidr, net("fd00:10:0:100::/56"));
+        assert_eq!(n[0].service_cidr, net("fd00:10:0:200::/112"));
+        assert_eq!(n[0].kubernetes_service_ip.to_string(), "fd00:10:0:200::1");
+        assert_eq!(n[0].dns_ip.to_string(), "fd00:10:0:200::a");
+    }
+
+    #[test]
+    fn deterministic() {
+        let req = CidrRequest {
+            exclude: vec![net("10.20.0.0/14")],
+            ..CidrRequest::default()
+        };
+        assert_eq!(allocate(&req, 40).unwrap(), allocate(&req, 40).unwrap());
+    }
+
+    fn v4_net() -> impl Strategy<Value = IpNet> {
+        (any::<u32>(), 8u8..=24)
+            .prop_map(|(a, p)| IpNet::V4(Ipv4Net::new(a.into(), p).unwrap().trunc()))
+    }
+
+    fn v6_net() -> impl Strategy<Value = IpNet> {
+        (any::<u128>(), 16u8..=64)
+            .prop_map(|(a, p)| IpNet::V6(Ipv6Net::new(a.into(), p).unwrap().trunc()))
+    }
+
+    fn check_plan(req: &CidrRequest, count: usize) {
+        match allocate(req, count) {
+            Ok(nets) => {
+                assert_eq!(nets.len(), count);
+                let all: Vec<IpNet> = nets
+                    .iter()
+                    .flat_map(|n| [n.pod_cidr, n.service_cidr])
+                    .collect();
+                for (i, a) in all.iter().enumerate() {
+                    assert!(
+                        req.pools.iter().any(|p| p.contains(a)),
+                        "{a} outside the pools"
+                    );
+                    for b in &all[i + 1..] {
+                        assert!(!overlaps(a, b), "{a} overlaps {b}");
+                    }
+                    for e in &req.exclude {
+                        assert!(!overlaps(a, e), "{a} touches exclusion {e}");
+                    }
+                    for ip in &req.node_ips {
+                        assert!(!a.contains(ip), "{a} holds node {ip}");
+                    }
+                }
+                for n in &nets {
+                    assert!(n.service_cidr.contains(&n.kubernetes_service_ip));
+                    assert!(n.service_cidr.contains(&n.dns_ip));
+                }
+            }
+            Err(Error::Pool(msg)) => assert!(msg.contains("holds"), "{msg}"),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn v4_never_overlaps(
+            pools in proptest::collection::vec(v4_net(), 1..3),
+            exclude in proptest::collection::vec(v4_net(), 0..6),
+            node_ips in proptest::collection::vec(any::<u32>(), 0..4),
+            pod in 16u8..=24,
+            svc in 20u8..=28,
+            depth in 1u32..5,
+            width in 1u32..4,
+        ) {
+            let count = crate::tree::TreeSpec { name: "p".into(), depth, width, workers: 0 }.cluster_count() as usize;
+            let req = CidrRequest {
+                pools: pools.into_iter().map(|p| if p.prefix_len() > 16 { IpNet::V4(Ipv4Net::new(match p { IpNet::V4(v) => v.network(), _ => unreachable!() }, 16).unwrap().trunc()) } else { p }).collect(),
+                exclude,
+                node_ips: node_ips.into_iter().map(|a| IpAddr::V4(a.into())).collect(),
+                pod_prefix: Some(pod),
+                service_prefix: Some(svc),
+            };
+            check_plan(&req, count);
+        }
+
+        #[test]
+        fn v6_never_overlaps(
+            pools in proptest::collection::vec(v6_net(), 1..3),
+            exclude in proptest::collection::vec(v6_net(), 0..6),
+            pod in 48u8..=64,
+            svc in 108u8..=120,
+            depth in 1u32..4,
+            width in 1u32..4,
+        ) {
+            let count = crate::tree::TreeSpec { name: "p".into(), depth, width, workers: 0 }.cluster_count() as usize;
+            let pools: Vec<IpNet> = pools.into_iter().map(|p| if p.prefix_len() > 40 { IpNet::V6(Ipv6Net::new(match p { IpNet::V6(v) => v.network(), _ => unreachable!() }, 40).unwrap().trunc()) } else { p }).collect();
+            let req = CidrRequest { pools, exclude, node_ips: vec![], pod_prefix: Some(pod), service_prefix: Some(svc) };
+            check_plan(&req, count);
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! kubeadm, kubelet and kube-proxy configuration for one cluster, written in
+//! the kubeadm API version its Kubernetes release reads.
+//!
+//! The bootstrap token is not written here: the configs hold
+//! [`TOKEN_PLACEHOLDER`], which the node's bootstrap script replaces with the
+//! token from its Secret, so the ConfigMap holding them carries no secret.
+
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::cidr::Networks;
+use crate::version::{KubeVersion, KubeadmApi};
+
+/// Stands for the bootstrap token in the rendered configs.
+pub const TOKEN_PLACEHOLDER: &str = "@BOOTSTRAP_TOKEN@";
+
+/// Port the inner apiserver listens on, in the node Pod and on its Service.
+pub const APISERVER_PORT: u16 = 6443;
+
+/// Phases the bootstrap script skips: preflight (images without crictl fail
+/// it even with every error ignored) and CoreDNS (no registry to pull from
+/// in offline setups; the plugin installs DNS itself where images exist).
+pub const SKIP_PHASES: &[&str] = &["preflight", "addon/coredns"];
+
+/// What the configs are made of.
+#[derive(Clone, Debug)]
+pub struct KubeadmInput<'a> {
+    pub version: KubeVersion,
+    pub cluster_name: &'a str,
+    /// `host:port` every node reaches the apiserver at.
+    pub control_plane_endpoint: &'a str,
+    pub networks: &'a Networks,
+    pub cluster_domain: &'a str,
+    pub cert_sans: &'a [String],
+    pub discovery_hash: &'a str,
+    /// Labels put on every node of this cluster, `k=v,k=v`.
+    pub node_labels: &'a str,
+    /// Keep the control plane schedulable (a cluster without workers).
+    pub schedulable_control_plane: bool,
+}
+
+/// The rendered configs, multi-document YAML.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeadmConfig {
+    /// InitConfiguration + ClusterConfiguration + KubeletConfiguration + KubeProxyConfiguration.
+    pub init: String,
+    /// JoinConfiguration + KubeletConfiguration.
+    pub join: String,
+}
+
+fn cri_socket(v: KubeVersion) -> &'static str {
+    // kubeadm wants a URL from 1.24 on and warns about bare paths.
+    if v.kubeadm_api() == KubeadmApi::V1beta2 {
+        "/run/containerd/containerd.sock"
+    } else {
+        "unix:///run/containerd/containerd.sock"
+    }
+}
+
+/// Command-line style arguments: a map up to v1beta3, a list of name/value from v1beta4.
+fn args(api: KubeadmApi, pairs: &[(&str, &str)]) -> Value {
+    if api >= KubeadmApi::V1beta4 {
+        Value::Array(
+            pairs
+                .iter()
+                .map(|(k, v)| json!({ "name": k, "value": v }))
+                .collect(),
+        )
+    } else {
+        Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect(),
+        )
+    }
+}
+
+fn node_registration(input: &KubeadmInput, control_plane: bool) -> Value {
+    let api = input.version.kubeadm_api();
+    let mut reg = json!({
+        "criSocket": cri_socket(input.version),
+        "kubeletExtraArgs": args(api, &[("node-labels", input.node_labels)]),
+        "ignorePreflightErrors": ["all"],
+    });
+    if control_plane && input.schedulable_control_plane {
+        reg["taints"] = json!([]);
+    }
+    reg
+}
+
+/// Kubelet settings that work inside a privileged Pod.
+fn kubelet(input: &KubeadmInput) -> Value {
+    json!({
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        // No systemd in the node Pod.
+        "cgroupDriver": "cgroupfs",
+        // Inner pods live below the node Pod's own cgroup: they count against
+        // its limits and cannot starve the node's processes.
+        "cgroupRoot": "/kubelet",
+        "failSwapOn": false,
+        // The disk is shared with the parent: never evict on its fill level.
+        "evictionHard": {
+            "nodefs.available": "0%",
+            "nodefs.inodesFree": "0%",
+            "imagefs.available": "0%",
+        },
+        "imageGCHighThresholdPercent": 100,
+        "clusterDNS": [input.networks.dns_ip.to_string()],
+        "clusterDomain": input.cluster_domain,
+    })
+}
+
+fn kube_proxy(input: &KubeadmInput) -> Value {
+    json!({
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "mode": "iptables",
+        "clusterCIDR": input.networks.pod_cidr.to_string(),
+        "iptables": { "masqueradeAll": true },
+        // conntrack sysctls are read-only inside a Pod: leave them alone.
+        "conntrack": {
+            "maxPerCore": 0,
+            "tcpEstablishedTimeout": "0s",
+            "tcpCloseWaitTimeout": "0s",
+        },
+    })
+}
+
+fn yaml_docs(what: &str, docs: &[Value]) -> Result<String, Error> {
+    serde_saphyr::to_string_multiple(docs).map_err(|e| Error::Render {
+        what: what.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Renders the init and join configs.
+pub fn render(input: &KubeadmInput) -> Result<KubeadmConfig, Error> {
+    let api = input.version.kubeadm_api();
+    let api_version = api.api_version();
+
+    let init = json!({
+        "apiVersion": api_version,
+        "kind": "InitConfiguration",
+        "bootstrapTokens": [{
+            "token": TOKEN_PLACEHOLDER,
+            // Workers may join (or rejoin after a restart) at any time.
+            "ttl": "0s",
+            "usages": ["signing", "authentication"],
+            "groups": ["system:bootstrappers:kubeadm:default-node-token"],
+        }],
+        "localAPIEndpoint": { "bindPort": APISERVER_PORT },
+        "nodeRegistration": node_registration(input, true),
+    });
+
+    let mut cluster = json!({
+        "apiVersion": api_version,
+        "kind": "ClusterConfiguration",
+        "clusterName": input.cluster_name,
+        "kubernetesVersion": input.version.to_string(),
+        "controlPlaneEndpoint": input.control_plane_endpoint,
+        "networking": {
+            "podSubnet": input.networks.pod_cidr.to_string(),
+            "serviceSubnet": input.networks.service_cidr.to_string(),
+            "dnsDomain": input.cluster_domain,
+        },
+        "apiServer": { "certSANs": input.cert_sans },
+        "etcd": { "local": { "dataDir": "/var/lib/etcd" } },
+    });
+    if api >= KubeadmApi::V1beta4 {
+        // The given CAs are ECDSA P-256; let kubeadm's own certs match.
+        cluster["encryptionAlgorithm"] = json!("ECDSA-P256");
+    }
+
+    let join = json!({
+        "apiVersion": api_version,
+        "kind": "JoinConfiguration",
+        "discovery": {
+            "bootstrapToken": {
+                "apiServerEndpoint": input.control_plane_endpoint,
+                "token": TOKEN_PLACEHOLDER,
+                "caCertHashes": [input.discovery_hash],
+            },
+        },
+        "nodeRegistration": node_registration(input, false),
+    });
+
+    Ok(KubeadmConfig {
+        init: yaml_docs(
+            "the kubeadm init config",
+            &[init, cluster, kubelet(input), kube_proxy(input)],
+        )?,
+        join: yaml_docs("the kubeadm join config", &[join, kubelet(input)])?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn networks() -> Networks {
+        crate::cidr::allocate(&crate::cidr::CidrRequest::default(), 1)
+            .unwrap()
+            .remove(0)
+    }
+
+    fn render_for(version: &str, schedulable: bool) -> KubeadmConfig {
+        let n = networks();
+        let sans = vec![
+            "apiserver".to_string(),
+            "apiserver.inception-lab".to_string(),
+        ];
+        render(&KubeadmInput {
+            version: version.parse().unwrap(),
+            cluster_name: "lab",
+            control_plane_endpoint: "apiserver.inception-lab.svc:6443",
+            networks: &n,
+            cluster_domain: "cluster.local",
+            cert_sans: &sans,
+            discovery_hash: "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            node_labels: "kubectl-inception.dev/path=lab",
+            schedulable_control_plane: schedulable,
+        })
+        .unwrap()
+    }
+
+    fn docs(yaml: &str) -> Vec<Value> {
+        yaml.split("\n---\n")
+            .map(|d| serde_saphyr::from_str::<Value>(d).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn api_version_follows_release() {
+        for (v, api) in [
+            ("v1.20.2", "kubeadm.k8s.io/v1beta2"),
+            ("v1.25.0", "kubeadm.k8s.io/v1beta3"),
+            ("v1.37.0", "kubeadm.k8s.io/v1beta4"),
+        ] {
+            let c = render_for(v, false);
+            let init = docs(&c.init);
+            assert_eq!(init.len(), 4);
+            assert_eq!(init[0]["apiVersion"], api);
+            assert_eq!(init[1]["apiVersion"], api);
+            assert_eq!(init[1]["kubernetesVersion"], v);
+            assert_eq!(docs(&c.join)[0]["apiVersion"], api);
+        }
+    }
+
+    #[test]
+    fn extra_args_are_a_map_before_v1beta4_and_a_list_after() {
+        let old = docs(&render_for("v1.30.0", false).init);
+        assert_eq!(
+            old[0]["nodeRegistration"]["kubeletExtraArgs"]["node-labels"],
+            "kubectl-inception.dev/path=lab"
+        );
+        let new = docs(&render_for("v1.31.0", false).init);
+        assert_eq!(
+            new[0]["nodeRegistration"]["kubeletExtraArgs"][0],
+            json!({"name": "node-labels", "value": "kubectl-inception.dev/path=lab"})
+        );
+    }
+
+    #[test]
+    fn networks_proxy_and_kubelet_settings() {
+        let n = networks();
+        let init = docs(&render_for("v1.20.2", false).init);
+        assert_eq!(init[1]["networking"]["podSubnet"], n.pod_cidr.to_string());
+        assert_eq!(
+            init[1]["networking"]["serviceSubnet"],
+            n.service_cidr.to_string()
+        );
+        assert_eq!(
+            init[1]["controlPlaneEndpoint"],
+            "apiserver.inception-lab.svc:6443"
+        );
+        assert_eq!(init[2]["failSwapOn"], false);
+        assert_eq!(init[2]["clusterDNS"][0], n.dns_ip.to_string());
+        assert_eq!(init[3]["iptables"]["masqueradeAll"], true);
+        assert_eq!(init[3]["conntrack"]["maxPerCore"], 0);
+        assert_eq!(init[0]["bootstrapTokens"][0]["token"], TOKEN_PLACEHOLDER);
+        assert_eq!(
+            init[0]["nodeRegistration"]["criSocket"],
+            "/run/containerd/containerd.sock"
+        );
+        assert!(init[0]["nodeRegistration"].get("taints").is_none());
+        let join = docs(&render_for("v1.20.2", false).join);
+        assert_eq!(
+            join[0]["discovery"]["bootstrapToken"]["token"],
+            TOKEN_PLACEHOLDER
+        );
+    }
+
+    #[test]
+    fn control_plane_schedulable_without_workers() {
+        let init = docs(&render_for("v1.37.0", true).init);
+        assert_eq!(init[0]["nodeRegistration"]["taints"], json!([]));
+        assert_eq!(
+            init[0]["nodeRegistration"]["criSocket"],
+            "unix:///run/containerd/containerd.sock"
+        );
+    }
+
+    #[test]
+    fn snapshot_v1_20() {
+        let c = render_for("v1.20.2", false);
+        insta::assert_snapshot!("init_v1_20", c.init);
+        insta::assert_snapshot!("join_v1_20", c.join);
+    }
+
+    #[test]
+    fn snapshot_v1_37() {
+        let c = render_for("v1.37.0", false);
+        insta::assert_snapshot!("init_v1_37", c.init);
+        insta::assert_snapshot!("join_v1_37", c.join);
+    }
+}

@@ -1,0 +1,20 @@
+//! Plans trees of nested Kubernetes clusters: pure data in, data out.
+//!
+//! No network I/O here: the plugin discovers, applies and waits; this crate
+//! decides names, CIDRs, PKI, kubeadm config, manifests and kubeconfigs.
+
+pub mod cidr;
+mod error;
+pub mod kubeadm;
+pub mod kubeconfig;
+pub mod labels;
+pub mod manifests;
+pub mod pki;
+pub mod plan;
+pub mod tree;
+pub mod version;
+
+pub use error::Error;
+pub use plan::{Plan, PlanRequest, PlannedCluster};
+pub use tree::{ClusterPath, TreeSpec};
+pub use version::KubeVersion;

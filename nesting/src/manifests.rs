@@ -1,0 +1,471 @@
+//! The objects that make one cluster, applied into its parent.
+//!
+//! The control plane is a StatefulSet of one: its Pod keeps the name
+//! `control-plane-0` across restarts, so the inner node keeps its name and
+//! kubeadm state, and a volume claim can be added later without a redesign.
+//! Workers are a Deployment: they are interchangeable and join with a token.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, StatefulSet, StatefulSetSpec,
+};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    ExecAction, HTTPGetAction, HostPathVolumeSource, Namespace, ObjectFieldSelector, PodSpec,
+    PodTemplateSpec, Probe, Secret, SecretVolumeSource, SecurityContext, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::Value;
+
+use crate::kubeadm::APISERVER_PORT;
+use crate::labels;
+use crate::tree::ClusterPath;
+
+/// Object names inside a cluster's namespace.
+pub const SERVICE: &str = "apiserver";
+pub const CONTROL_PLANE: &str = "control-plane";
+pub const WORKERS: &str = "workers";
+pub const PKI_SECRET: &str = "pki";
+pub const TOKEN_SECRET: &str = "bootstrap-token";
+pub const KUBECONFIG_SECRET: &str = "kubeconfig";
+pub const KUBEADM_CONFIGMAP: &str = "kubeadm";
+pub const BOOTSTRAP_CONFIGMAP: &str = "bootstrap";
+
+/// Key of the admin kubeconfig in its Secret.
+pub const KUBECONFIG_KEY: &str = "admin.conf";
+/// Key of the token in its Secret.
+pub const TOKEN_KEY: &str = "token";
+
+/// The script that runs kubeadm in a node Pod (mounted from a ConfigMap).
+pub const BOOTSTRAP_SCRIPT: &str = include_str!("../assets/bootstrap.sh");
+
+/// One object of a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Manifest {
+    Namespace(Namespace),
+    Secret(Secret),
+    ConfigMap(ConfigMap),
+    Service(Service),
+    StatefulSet(StatefulSet),
+    Deployment(Deployment),
+}
+
+impl Manifest {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Manifest::Namespace(_) => "Namespace",
+            Manifest::Secret(_) => "Secret",
+            Manifest::ConfigMap(_) => "ConfigMap",
+            Manifest::Service(_) => "Service",
+            Manifest::StatefulSet(_) => "StatefulSet",
+            Manifest::Deployment(_) => "Deployment",
+        }
+    }
+
+    pub fn meta(&self) -> &ObjectMeta {
+        match self {
+            Manifest::Namespace(o) => &o.metadata,
+            Manifest::Secret(o) => &o.metadata,
+            Manifest::ConfigMap(o) => &o.metadata,
+            Manifest::Service(o) => &o.metadata,
+            Manifest::StatefulSet(o) => &o.metadata,
+            Manifest::Deployment(o) => &o.metadata,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.meta().name.as_deref().unwrap_or_default()
+    }
+
+    /// The object as JSON, with `apiVersion` and `kind`.
+    pub fn to_value(&self) -> Value {
+        let v = match self {
+            Manifest::Namespace(o) => serde_json::to_value(o),
+            Manifest::Secret(o) => serde_json::to_value(o),
+            Manifest::ConfigMap(o) => serde_json::to_value(o),
+            Manifest::Service(o) => serde_json::to_value(o),
+            Manifest::StatefulSet(o) => serde_json::to_value(o),
+            Manifest::Deployment(o) => serde_json::to_value(o),
+        };
+        // k8s-openapi types always serialize.
+        v.unwrap_or(Value::Null)
+    }
+}
+
+/// Secret keys whose values are private: keys, the token, kubeconfigs.
+pub fn is_private_key(key: &str) -> bool {
+    key.ends_with(".key") || key == TOKEN_KEY || key == KUBECONFIG_KEY
+}
+
+/// Text put in place of private Secret values unless they are asked for.
+pub const REDACTED: &str = "redacted: rerun with --show-secrets";
+
+impl Manifest {
+    /// The object with private Secret values replaced by [`REDACTED`]
+    /// (base64 of it, so the output stays valid).
+    pub fn redacted(&self) -> Manifest {
+        let mut m = self.clone();
+        if let Manifest::Secret(s) = &mut m {
+            for (k, v) in s.data.iter_mut().flatten() {
+                if is_private_key(k) {
+                    *v = ByteString(REDACTED.as_bytes().to_vec());
+                }
+            }
+        }
+        m
+    }
+}
+
+/// What the manifests of one cluster are made from.
+#[derive(Clone, Debug)]
+pub struct ClusterObjects<'a> {
+    pub path: &'a ClusterPath,
+    pub namespace: &'a str,
+    pub image: &'a str,
+    pub workers: u32,
+    /// Shown on the Namespace so a rerun with another plan is refused.
+    pub plan_digest: &'a str,
+    /// Secret data of the PKI.
+    pub pki_files: &'a BTreeMap<String, String>,
+    pub token: &'a str,
+    /// Admin kubeconfig with the Service address, for pods of the parent.
+    pub kubeconfig: &'a str,
+    pub kubeadm_init: &'a str,
+    pub kubeadm_join: &'a str,
+    pub skip_phases: &'a str,
+}
+
+fn meta(o: &ClusterObjects, name: &str, role: Option<&str>) -> ObjectMeta {
+    let mut l = labels::cluster_labels(o.path);
+    if let Some(r) = role {
+        l.insert(labels::ROLE.into(), r.into());
+    }
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(o.namespace.to_string()),
+        labels: Some(l),
+        annotations: Some(BTreeMap::from([(
+            labels::PATH_ANNOTATION.to_string(),
+            o.path.to_string(),
+        )])),
+        ..ObjectMeta::default()
+    }
+}
+
+fn selector(o: &ClusterObjects, role: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::PATH.to_string(), o.path.dotted()),
+        (labels::TREE.to_string(), o.path.tree.clone()),
+        (labels::ROLE.to_string(), role.to_string()),
+    ])
+}
+
+fn bytes(map: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, ByteString> {
+    map.into_iter()
+        .map(|(k, v)| (k, ByteString(v.into_bytes())))
+        .collect()
+}
+
+fn namespace(o: &ClusterObjects) -> Namespace {
+    let mut m = meta(o, o.namespace, None);
+    m.namespace = None;
+    let l = m.labels.get_or_insert_with(BTreeMap::new);
+    // Node Pods are privileged: say so, whatever the cluster default is.
+    for mode in ["enforce", "audit", "warn"] {
+        l.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            "privileged".into(),
+        );
+    }
+    m.annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(labels::PLAN_ANNOTATION.into(), o.plan_digest.into());
+    Namespace {
+        metadata: m,
+        ..Namespace::default()
+    }
+}
+
+fn secret(o: &ClusterObjects, name: &str, data: BTreeMap<String, ByteString>) -> Secret {
+    Secret {
+        metadata: meta(o, name, None),
+        type_: Some("Opaque".into()),
+        data: Some(data),
+        ..Secret::default()
+    }
+}
+
+fn config_map(o: &ClusterObjects, name: &str, data: &[(&str, &str)]) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(o, name, None),
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..ConfigMap::default()
+    }
+}
+
+fn service(o: &ClusterObjects) -> Service {
+    Service {
+        metadata: meta(o, SERVICE, None),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(selector(o, labels::ROLE_CONTROL_PLANE)),
+            ports: Some(vec![ServicePort {
+                name: Some("https".into()),
+                port: i32::from(APISERVER_PORT),
+                target_port: Some(IntOrString::Int(i32::from(APISERVER_PORT))),
+                // Kubernetes 1.20 rejects an apply without it.
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+fn empty_dir(name: &str, memory: bool) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: memory.then(|| "Memory".to_string()),
+            ..EmptyDirVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
+    let control_plane = role == labels::ROLE_CONTROL_PLANE;
+    let mut volumes = vec![
+        Volume {
+            name: "modules".into(),
+            host_path: Some(HostPathVolumeSource {
+                path: "/lib/modules".into(),
+                type_: Some(String::new()),
+            }),
+            ..Volume::default()
+        },
+        empty_dir("containerd", false),
+        empty_dir("kubelet", false),
+        empty_dir("kubernetes", false),
+        empty_dir("run", true),
+        empty_dir("tmp", true),
+        Volume {
+            name: "token".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(TOKEN_SECRET.into()),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "kubeadm".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: KUBEADM_CONFIGMAP.into(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "bootstrap".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: BOOTSTRAP_CONFIGMAP.into(),
+                default_mode: Some(0o755),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+    ];
+    let mut mounts = vec![
+        mount("modules", "/lib/modules", true),
+        mount("containerd", "/var/lib/containerd", false),
+        mount("kubelet", "/var/lib/kubelet", false),
+        mount("kubernetes", "/etc/kubernetes", false),
+        mount("run", "/run", false),
+        mount("tmp", "/tmp", false),
+        mount("token", "/etc/inception/token", true),
+        mount("kubeadm", "/etc/inception/kubeadm", true),
+        mount("bootstrap", "/etc/inception/bootstrap", true),
+    ];
+    if control_plane {
+        volumes.push(empty_dir("etcd", false));
+        mounts.push(mount("etcd", "/var/lib/etcd", false));
+        volumes.push(Volume {
+            name: "pki".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(PKI_SECRET.into()),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        mounts.push(mount("pki", "/etc/inception/pki", true));
+    }
+    let probe = if control_plane {
+        Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/readyz".into()),
+                port: IntOrString::Int(i32::from(APISERVER_PORT)),
+                scheme: Some("HTTPS".into()),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(2),
+            ..Probe::default()
+        }
+    } else {
+        Probe {
+            exec: Some(ExecAction {
+                command: Some(vec![
+                    "test".into(),
+                    "-s".into(),
+                    "/etc/kubernetes/kubelet.conf".into(),
+                ]),
+            }),
+            period_seconds: Some(2),
+            ..Probe::default()
+        }
+    };
+    let env = |name: &str, value: &str| EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    };
+    let mut labels = labels::cluster_labels(o.path);
+    labels.insert(labels::ROLE.into(), role.into());
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            // The node must never act with the parent's credentials.
+            automount_service_account_token: Some(false),
+            // No parent Service variables leak into the inner cluster.
+            enable_service_links: Some(false),
+            termination_grace_period_seconds: Some(30),
+            containers: vec![Container {
+                name: "node".into(),
+                image: Some(o.image.into()),
+                image_pull_policy: Some("IfNotPresent".into()),
+                // The image's entrypoint starts containerd and kubelet, then
+                // runs /etc/inception/bootstrap/bootstrap.sh with this role.
+                args: Some(vec![role.into()]),
+                env: Some(vec![
+                    env("INCEPTION_ROLE", role),
+                    env("INCEPTION_PATH", &o.path.to_string()),
+                    EnvVar {
+                        name: "POD_IP".into(),
+                        value_from: Some(EnvVarSource {
+                            field_ref: Some(ObjectFieldSelector {
+                                field_path: "status.podIP".into(),
+                                ..ObjectFieldSelector::default()
+                            }),
+                            ..EnvVarSource::default()
+                        }),
+                        ..EnvVar::default()
+                    },
+                ]),
+                security_context: Some(SecurityContext {
+                    privileged: Some(true),
+                    ..SecurityContext::default()
+                }),
+                readiness_probe: Some(probe),
+                volume_mounts: Some(mounts),
+                ..Container::default()
+            }],
+            volumes: Some(volumes),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+fn control_plane(o: &ClusterObjects) -> StatefulSet {
+    StatefulSet {
+        metadata: meta(o, CONTROL_PLANE, Some(labels::ROLE_CONTROL_PLANE)),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(1),
+            service_name: Some(SERVICE.into()),
+            selector: LabelSelector {
+                match_labels: Some(selector(o, labels::ROLE_CONTROL_PLANE)),
+                ..LabelSelector::default()
+            },
+            template: pod_template(o, labels::ROLE_CONTROL_PLANE),
+            ..StatefulSetSpec::default()
+        }),
+        ..StatefulSet::default()
+    }
+}
+
+fn workers(o: &ClusterObjects) -> Deployment {
+    Deployment {
+        metadata: meta(o, WORKERS, Some(labels::ROLE_WORKER)),
+        spec: Some(DeploymentSpec {
+            replicas: Some(o.workers as i32),
+            selector: LabelSelector {
+                match_labels: Some(selector(o, labels::ROLE_WORKER)),
+                ..LabelSelector::default()
+            },
+            // A new worker joins before the old one leaves.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                ..DeploymentStrategy::default()
+            }),
+            template: pod_template(o, labels::ROLE_WORKER),
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+/// Every object of one cluster, in apply order.
+pub fn cluster_objects(o: &ClusterObjects) -> Vec<Manifest> {
+    vec![
+        Manifest::Namespace(namespace(o)),
+        Manifest::Secret(secret(o, PKI_SECRET, bytes(o.pki_files.clone()))),
+        Manifest::Secret(secret(
+            o,
+            TOKEN_SECRET,
+            bytes([(TOKEN_KEY.to_string(), o.token.to_string())]),
+        )),
+        Manifest::Secret(secret(
+            o,
+            KUBECONFIG_SECRET,
+            bytes([(KUBECONFIG_KEY.to_string(), o.kubeconfig.to_string())]),
+        )),
+        Manifest::ConfigMap(config_map(
+            o,
+            KUBEADM_CONFIGMAP,
+            &[
+                ("init.yaml", o.kubeadm_init),
+                ("join.yaml", o.kubeadm_join),
+                ("skip-phases", o.skip_phases),
+            ],
+        )),
+        Manifest::ConfigMap(config_map(
+            o,
+            BOOTSTRAP_CONFIGMAP,
+            &[("bootstrap.sh", BOOTSTRAP_SCRIPT)],
+        )),
+        Manifest::Service(service(o)),
+        Manifest::StatefulSet(control_plane(o)),
+        Manifest::Deployment(workers(o)),
+    ]
+}

@@ -1,0 +1,307 @@
+//! A whole tree, planned up front: every cluster's names, networks, PKI,
+//! kubeadm configs and manifests.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::cidr::{self, CidrRequest, Networks};
+use crate::kubeadm::{self, APISERVER_PORT, KubeadmConfig, KubeadmInput, SKIP_PHASES};
+use crate::kubeconfig::{Kubeconfig, KubeconfigInput};
+use crate::manifests::{self, ClusterObjects, Manifest};
+use crate::pki::{ClusterPki, PkiRequest};
+use crate::tree::{ClusterPath, TreeSpec};
+use crate::version::KubeVersion;
+use crate::{Error, labels};
+
+/// Everything a plan is made from.
+#[derive(Clone, Debug)]
+pub struct PlanRequest {
+    pub tree: TreeSpec,
+    pub version: KubeVersion,
+    pub image: String,
+    pub cidr: CidrRequest,
+    /// DNS domain of the cluster the root is created in.
+    pub parent_domain: String,
+    /// DNS domain of every planned cluster.
+    pub cluster_domain: String,
+    /// Namespace of the root cluster; `inception-<name>` when `None`.
+    pub root_namespace: Option<String>,
+}
+
+impl PlanRequest {
+    pub fn new(tree: TreeSpec) -> Self {
+        PlanRequest {
+            tree,
+            version: crate::version::DEFAULT,
+            image: default_image(crate::version::DEFAULT),
+            cidr: CidrRequest::default(),
+            parent_domain: "cluster.local".into(),
+            cluster_domain: "cluster.local".into(),
+            root_namespace: None,
+        }
+    }
+}
+
+/// The node image built by `images/` for a release.
+pub fn default_image(version: KubeVersion) -> String {
+    format!("localhost/kubectl-inception/node:{version}")
+}
+
+/// One cluster of the plan.
+#[derive(Clone, Debug)]
+pub struct PlannedCluster {
+    pub path: ClusterPath,
+    /// Namespace in the parent cluster holding every object of this cluster.
+    pub namespace: String,
+    pub networks: Networks,
+    pub pki: ClusterPki,
+    pub workers: u32,
+    /// Index of the parent in [`Plan::clusters`]; `None` for the root.
+    pub parent: Option<usize>,
+    pub children: Vec<usize>,
+}
+
+/// The whole tree.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub version: KubeVersion,
+    pub image: String,
+    pub parent_domain: String,
+    pub cluster_domain: String,
+    /// Breadth first: parents before children, level by level.
+    pub clusters: Vec<PlannedCluster>,
+}
+
+fn validate_image(image: &str) -> Result<(), Error> {
+    let bad = |reason: &str| Error::BadImage {
+        value: image.to_string(),
+        reason: reason.to_string(),
+    };
+    if image.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("it contains white space"));
+    }
+    if image.starts_with(['-', '/', ':', '@']) {
+        return Err(bad("expected a reference like registry/name:tag"));
+    }
+    Ok(())
+}
+
+fn validate_namespace(ns: &str) -> Result<(), Error> {
+    let ok = !ns.is_empty()
+        && ns.len() <= 63
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !ns.starts_with('-')
+        && !ns.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadName {
+            value: ns.to_string(),
+            reason: "a namespace must be a DNS label: lowercase letters, digits and '-', at most 63 characters".into(),
+        })
+    }
+}
+
+impl Plan {
+    /// Plans the tree: validates the input, carves CIDRs, makes PKI.
+    pub fn new(req: &PlanRequest) -> Result<Plan, Error> {
+        req.tree.validate()?;
+        validate_image(&req.image)?;
+        let paths = req.tree.paths();
+        let networks = cidr::allocate(&req.cidr, paths.len())?;
+        let mut clusters: Vec<PlannedCluster> = Vec::with_capacity(paths.len());
+        let mut index: BTreeMap<ClusterPath, usize> = BTreeMap::new();
+        for (i, (path, networks)) in paths.into_iter().zip(networks).enumerate() {
+            let parent = path.parent().map(|p| index[&p]);
+            let namespace = match (&req.root_namespace, parent) {
+                (Some(ns), None) => ns.clone(),
+                _ => format!("inception-{}", path.dashed()),
+            };
+            validate_namespace(&namespace)?;
+            let parent_domain = if parent.is_some() {
+                &req.cluster_domain
+            } else {
+                &req.parent_domain
+            };
+            let pki = ClusterPki::generate(&PkiRequest {
+                service_name: manifests::SERVICE,
+                namespace: &namespace,
+                parent_domain,
+                cluster_domain: &req.cluster_domain,
+                kubernetes_service_ip: networks.kubernetes_service_ip,
+                extra_sans: &[],
+            })?;
+            if let Some(p) = parent {
+                clusters[p].children.push(i);
+            }
+            index.insert(path.clone(), i);
+            clusters.push(PlannedCluster {
+                path,
+                namespace,
+                networks,
+                pki,
+                workers: req.tree.workers,
+                parent,
+                children: Vec::new(),
+            });
+        }
+        Ok(Plan {
+            version: req.version,
+            image: req.image.clone(),
+            parent_domain: req.parent_domain.clone(),
+            cluster_domain: req.cluster_domain.clone(),
+            clusters,
+        })
+    }
+
+    pub fn find(&self, path: &ClusterPath) -> Option<&PlannedCluster> {
+        self.clusters.iter().find(|c| &c.path == path)
+    }
+
+    /// Deepest level of the plan (1 for a single cluster).
+    pub fn depth(&self) -> u32 {
+        self.clusters
+            .iter()
+            .map(|c| c.path.depth())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Indexes of the clusters at one depth, in order.
+    pub fn level(&self, depth: u32) -> Vec<usize> {
+        (0..self.clusters.len())
+            .filter(|&i| self.clusters[i].path.depth() == depth)
+            .collect()
+    }
+
+    fn parent_domain_of(&self, c: &PlannedCluster) -> &str {
+        if c.parent.is_some() {
+            &self.cluster_domain
+        } else {
+            &self.parent_domain
+        }
+    }
+
+    /// `apiserver.<namespace>.svc`: the apiserver's name for pods of the parent.
+    pub fn service_host(&self, c: &PlannedCluster) -> String {
+        format!("{}.{}.svc", manifests::SERVICE, c.namespace)
+    }
+
+    /// `host:port` the cluster's nodes and the parent's pods reach it at.
+    pub fn control_plane_endpoint(&self, c: &PlannedCluster) -> String {
+        format!("{}:{APISERVER_PORT}", self.service_host(c))
+    }
+
+    /// What must not change between two runs for the same cluster.
+    pub fn digest(&self, c: &PlannedCluster) -> String {
+        format!(
+            "{} pods={} services={}",
+            self.version, c.networks.pod_cidr, c.networks.service_cidr
+        )
+    }
+
+    pub fn kubeadm(&self, c: &PlannedCluster) -> Result<KubeadmConfig, Error> {
+        let sans = ClusterPki::apiserver_sans(&PkiRequest {
+            service_name: manifests::SERVICE,
+            namespace: &c.namespace,
+            parent_domain: self.parent_domain_of(c),
+            cluster_domain: &self.cluster_domain,
+            kubernetes_service_ip: c.networks.kubernetes_service_ip,
+            extra_sans: &[],
+        });
+        kubeadm::render(&KubeadmInput {
+            version: self.version,
+            cluster_name: &c.path.dashed(),
+            control_plane_endpoint: &self.control_plane_endpoint(c),
+            networks: &c.networks,
+            cluster_domain: &self.cluster_domain,
+            cert_sans: &sans,
+            discovery_hash: &c.pki.discovery_hash,
+            node_labels: &format!("{}={}", labels::PATH, c.path.dotted()),
+            schedulable_control_plane: c.workers == 0,
+        })
+    }
+
+    /// Admin kubeconfig reaching `server`; the TLS name is always the
+    /// Service's, so tunnels and proxies verify the same certificate.
+    pub fn kubeconfig(
+        &self,
+        c: &PlannedCluster,
+        server: &str,
+        proxy_url: Option<&str>,
+    ) -> Kubeconfig {
+        let host = self.service_host(c);
+        Kubeconfig::admin(&KubeconfigInput {
+            name: &format!("inception-{}", c.path.dashed()),
+            server,
+            ca_pem: c.pki.ca_cert(),
+            cert_pem: c.pki.admin_cert(),
+            key_pem: c.pki.admin_key(),
+            tls_server_name: Some(&host),
+            proxy_url,
+        })
+    }
+
+    /// Every object of one cluster, to apply into its parent.
+    pub fn manifests(&self, c: &PlannedCluster) -> Result<Vec<Manifest>, Error> {
+        let kubeadm = self.kubeadm(c)?;
+        let server = format!("https://{}", self.control_plane_endpoint(c));
+        let kubeconfig = self.kubeconfig(c, &server, None).to_yaml()?;
+        Ok(manifests::cluster_objects(&ClusterObjects {
+            path: &c.path,
+            namespace: &c.namespace,
+            image: &self.image,
+            workers: c.workers,
+            plan_digest: &self.digest(c),
+            pki_files: &c.pki.files,
+            token: &c.pki.token.token(),
+            kubeconfig: &kubeconfig,
+            kubeadm_init: &kubeadm.init,
+            kubeadm_join: &kubeadm.join,
+            skip_phases: &SKIP_PHASES.join(","),
+        }))
+    }
+
+    /// The planned tree, nested, for `tree --plan`.
+    pub fn view(&self) -> Vec<ClusterView> {
+        fn build(plan: &Plan, i: usize) -> ClusterView {
+            let c = &plan.clusters[i];
+            ClusterView {
+                path: c.path.to_string(),
+                depth: c.path.depth(),
+                namespace: c.namespace.clone(),
+                version: plan.version.to_string(),
+                workers: c.workers,
+                networks: c.networks.clone(),
+                children: c.children.iter().map(|&j| build(plan, j)).collect(),
+            }
+        }
+        (0..self.clusters.len())
+            .filter(|&i| self.clusters[i].parent.is_none())
+            .map(|i| build(self, i))
+            .collect()
+    }
+}
+
+/// One cluster of the planned tree as shown to users.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    pub path: String,
+    pub depth: u32,
+    pub namespace: String,
+    pub version: String,
+    pub workers: u32,
+    #[serde(flatten)]
+    pub networks: Networks,
+    pub children: Vec<ClusterView>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,346 @@
+use super::*;
+use crate::manifests::Manifest;
+use ipnet::IpNet;
+use serde_json::Value;
+
+fn request(depth: u32, width: u32) -> PlanRequest {
+    let mut r = PlanRequest::new(TreeSpec {
+        name: "lab".into(),
+        depth,
+        width,
+        workers: 1,
+    });
+    r.version = "v1.20.2".parse().unwrap();
+    r.image = "localhost/kubectl-inception/node:v1.20.2".into();
+    r
+}
+
+fn plan(depth: u32, width: u32) -> Plan {
+    Plan::new(&request(depth, width)).unwrap()
+}
+
+#[test]
+fn tree_structure_and_namespaces() {
+    let p = plan(3, 2);
+    assert_eq!(p.clusters.len(), 7);
+    assert_eq!(p.depth(), 3);
+    assert_eq!(p.level(2).len(), 2);
+    assert_eq!(p.level(3).len(), 4);
+    let root = &p.clusters[0];
+    assert_eq!(root.namespace, "inception-lab");
+    assert_eq!(root.children.len(), 2);
+    for (i, c) in p.clusters.iter().enumerate() {
+        assert_eq!(c.namespace, format!("inception-{}", c.path.dashed()));
+        for &ch in &c.children {
+            assert_eq!(p.clusters[ch].parent, Some(i));
+            assert_eq!(p.clusters[ch].path.parent().as_ref(), Some(&c.path));
+        }
+    }
+    let found = p.find(&"lab/1/0".parse().unwrap()).unwrap();
+    assert_eq!(found.namespace, "inception-lab-1-0");
+}
+
+#[test]
+fn no_cidr_overlaps_and_distinct_pki() {
+    let p = plan(3, 3);
+    let nets: Vec<IpNet> = p
+        .clusters
+        .iter()
+        .flat_map(|c| [c.networks.pod_cidr, c.networks.service_cidr])
+        .collect();
+    for (i, a) in nets.iter().enumerate() {
+        for b in &nets[i + 1..] {
+            assert!(
+                !a.contains(&b.network()) && !b.contains(&a.network()),
+                "{a} {b}"
+            );
+        }
+    }
+    let mut cas: Vec<&str> = p.clusters.iter().map(|c| c.pki.ca_cert()).collect();
+    cas.sort();
+    cas.dedup();
+    assert_eq!(cas.len(), p.clusters.len());
+}
+
+#[test]
+fn same_input_same_networks() {
+    let a = plan(2, 2);
+    let b = plan(2, 2);
+    let nets = |p: &Plan| {
+        p.clusters
+            .iter()
+            .map(|c| c.networks.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(nets(&a), nets(&b));
+}
+
+fn values(p: &Plan, i: usize) -> Vec<Value> {
+    p.manifests(&p.clusters[i])
+        .unwrap()
+        .iter()
+        .map(Manifest::to_value)
+        .collect()
+}
+
+fn by_kind<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objs.iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind}/{name}"))
+}
+
+#[test]
+fn every_object_is_labelled_and_namespaced() {
+    let p = plan(2, 1);
+    let objs = values(&p, 1);
+    assert_eq!(objs.len(), 9);
+    for o in &objs {
+        let l = &o["metadata"]["labels"];
+        assert_eq!(l[labels::TREE], "lab", "{o}");
+        assert_eq!(l[labels::PATH], "lab.0", "{o}");
+        assert_eq!(l[labels::MANAGED_BY], labels::MANAGER);
+        assert_eq!(
+            o["metadata"]["annotations"][labels::PATH_ANNOTATION],
+            "lab/0"
+        );
+        if o["kind"] != "Namespace" {
+            assert_eq!(o["metadata"]["namespace"], "inception-lab-0", "{o}");
+        }
+    }
+    let ns = by_kind(&objs, "Namespace", "inception-lab-0");
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+    assert!(
+        ns["metadata"]["annotations"][labels::PLAN_ANNOTATION]
+            .as_str()
+            .unwrap()
+            .starts_with("v1.20.2 pods=")
+    );
+}
+
+#[test]
+fn node_pods_are_privileged_and_isolated() {
+    let p = plan(1, 1);
+    let objs = values(&p, 0);
+    for (kind, name) in [("StatefulSet", "control-plane"), ("Deployment", "workers")] {
+        let spec = &by_kind(&objs, kind, name)["spec"]["template"]["spec"];
+        assert_eq!(spec["automountServiceAccountToken"], false);
+        assert_eq!(spec["enableServiceLinks"], false);
+        let c = &spec["containers"][0];
+        assert_eq!(c["securityContext"]["privileged"], true);
+        assert_eq!(c["image"], "localhost/kubectl-inception/node:v1.20.2");
+        let vols = spec["volumes"].as_array().unwrap();
+        let vol = |n: &str| vols.iter().find(|v| v["name"] == n).unwrap().clone();
+        assert_eq!(vol("run")["emptyDir"]["medium"], "Memory");
+        assert_eq!(vol("tmp")["emptyDir"]["medium"], "Memory");
+        assert!(vol("containerd")["emptyDir"].is_object());
+        assert!(vol("kubelet")["emptyDir"].is_object());
+        let mounts = c["volumeMounts"].as_array().unwrap();
+        let modules = mounts
+            .iter()
+            .find(|m| m["mountPath"] == "/lib/modules")
+            .unwrap();
+        assert_eq!(modules["readOnly"], true);
+    }
+    let sts = by_kind(&objs, "StatefulSet", "control-plane");
+    assert_eq!(sts["spec"]["replicas"], 1);
+    let deploy = by_kind(&objs, "Deployment", "workers");
+    assert_eq!(deploy["spec"]["replicas"], 1);
+    // The worker Pods never see the CA key.
+    let wvols = deploy["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    assert!(wvols.iter().all(|v| v["name"] != "pki"));
+}
+
+#[test]
+fn service_selects_control_plane_with_explicit_protocol() {
+    let p = plan(1, 1);
+    let objs = values(&p, 0);
+    let svc = by_kind(&objs, "Service", "apiserver");
+    assert_eq!(svc["spec"]["ports"][0]["protocol"], "TCP");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 6443);
+    let sel = svc["spec"]["selector"].as_object().unwrap();
+    let tmpl =
+        &by_kind(&objs, "StatefulSet", "control-plane")["spec"]["template"]["metadata"]["labels"];
+    for (k, v) in sel {
+        assert_eq!(&tmpl[k], v, "{k}");
+    }
+    let wtmpl = &by_kind(&objs, "Deployment", "workers")["spec"]["template"]["metadata"]["labels"];
+    assert!(
+        sel.iter().any(|(k, v)| &wtmpl[k] != v),
+        "service must not select workers"
+    );
+}
+
+fn secret_text(o: &Value, key: &str) -> String {
+    use base64::Engine;
+    let b = o["data"][key].as_str().unwrap();
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap()
+}
+
+#[test]
+fn secrets_hold_pki_token_and_kubeconfig() {
+    let p = plan(1, 1);
+    let c = &p.clusters[0];
+    let objs = values(&p, 0);
+    let pki = by_kind(&objs, "Secret", "pki");
+    for key in [
+        "ca.crt",
+        "ca.key",
+        "apiserver.crt",
+        "sa.key",
+        "sa.pub",
+        "etcd-ca.crt",
+        "front-proxy-ca.key",
+    ] {
+        assert!(pki["data"].get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(secret_text(pki, "ca.crt"), c.pki.ca_cert());
+    let token = by_kind(&objs, "Secret", "bootstrap-token");
+    assert_eq!(secret_text(token, "token"), c.pki.token.token());
+    let kc = crate::kubeconfig::Kubeconfig::from_yaml(&secret_text(
+        by_kind(&objs, "Secret", "kubeconfig"),
+        "admin.conf",
+    ))
+    .unwrap();
+    assert_eq!(
+        kc.clusters[0].cluster.server,
+        "https://apiserver.inception-lab.svc:6443"
+    );
+    // The ConfigMaps hold no secret.
+    for cm in ["kubeadm", "bootstrap"] {
+        let text = by_kind(&objs, "ConfigMap", cm)["data"].to_string();
+        assert!(!text.contains(&c.pki.token.secret), "{cm} holds the token");
+        assert!(!text.contains("PRIVATE KEY"), "{cm} holds a key");
+    }
+    let kubeadm = &by_kind(&objs, "ConfigMap", "kubeadm")["data"];
+    assert!(
+        !kubeadm["init.yaml"]
+            .as_str()
+            .unwrap()
+            .contains(&c.pki.discovery_hash)
+    );
+    assert!(
+        kubeadm["join.yaml"]
+            .as_str()
+            .unwrap()
+            .contains(&c.pki.discovery_hash)
+    );
+    assert_eq!(kubeadm["skip-phases"], "preflight,addon/coredns");
+}
+
+#[test]
+fn children_sans_use_the_inner_domain() {
+    let mut r = request(2, 1);
+    r.parent_domain = "outer.example".into();
+    r.cluster_domain = "inner.example".into();
+    let p = Plan::new(&r).unwrap();
+    let root = p.kubeadm(&p.clusters[0]).unwrap().init;
+    let child = p.kubeadm(&p.clusters[1]).unwrap().init;
+    assert!(
+        root.contains("apiserver.inception-lab.svc.outer.example"),
+        "{root}"
+    );
+    assert!(
+        child.contains("apiserver.inception-lab-0.svc.inner.example"),
+        "{child}"
+    );
+    assert!(child.contains("dnsDomain: inner.example"), "{child}");
+}
+
+#[test]
+fn root_namespace_override_and_errors() {
+    let mut r = request(2, 1);
+    r.root_namespace = Some("sandbox".into());
+    let p = Plan::new(&r).unwrap();
+    assert_eq!(p.clusters[0].namespace, "sandbox");
+    assert_eq!(p.clusters[1].namespace, "inception-lab-0");
+    r.root_namespace = Some("Bad_NS".into());
+    assert!(Plan::new(&r).unwrap_err().to_string().contains("Bad_NS"));
+    let mut r = request(1, 1);
+    r.image = "has space".into();
+    assert!(
+        Plan::new(&r)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid image")
+    );
+    let mut r = request(1, 1);
+    r.cidr.pools = vec!["10.0.0.0/16".parse().unwrap()];
+    let e = Plan::new(&r).unwrap_err().to_string();
+    assert!(e.contains("holds 0 clusters"), "{e}");
+}
+
+#[test]
+fn view_has_the_documented_fields() {
+    let p = plan(2, 2);
+    let v = serde_json::to_value(p.view()).unwrap();
+    let root = &v[0];
+    for f in [
+        "path",
+        "depth",
+        "podCIDR",
+        "serviceCIDR",
+        "kubernetesServiceIP",
+        "dnsIP",
+        "namespace",
+        "children",
+    ] {
+        assert!(root.get(f).is_some(), "missing {f} in {root}");
+    }
+    assert_eq!(root["path"], "lab");
+    assert_eq!(root["children"].as_array().unwrap().len(), 2);
+    assert_eq!(root["children"][1]["path"], "lab/1");
+    assert_eq!(root["children"][1]["depth"], 2);
+}
+
+/// Redacts what changes from run to run: keys, certificates, tokens, hashes.
+fn redacted(objs: &[Value]) -> Vec<Value> {
+    let mut out = objs.to_vec();
+    for o in &mut out {
+        let secret = o["kind"] == "Secret";
+        if let Some(data) = o["data"].as_object_mut().filter(|_| secret) {
+            for v in data.values_mut() {
+                *v = Value::String("[redacted]".into());
+            }
+        }
+        if o["kind"] == "ConfigMap" && o["metadata"]["name"] == "kubeadm" {
+            let join = o["data"]["join.yaml"].as_str().unwrap().to_string();
+            let start = join.find("sha256:").unwrap();
+            let hash = &join[start..start + 71];
+            o["data"]["join.yaml"] = Value::String(join.replace(hash, "sha256:[redacted]"));
+        }
+    }
+    out
+}
+
+#[test]
+fn snapshot_one_cluster() {
+    let p = plan(1, 1);
+    let objs = redacted(&values(&p, 0));
+    insta::assert_yaml_snapshot!("cluster_v1_20", objs);
+}
+
+#[test]
+fn redaction_hides_keys_and_token_only() {
+    let p = plan(1, 1);
+    let c = &p.clusters[0];
+    let objs: Vec<Value> = p
+        .manifests(c)
+        .unwrap()
+        .iter()
+        .map(|m| m.redacted().to_value())
+        .collect();
+    let all = serde_json::to_string(&objs).unwrap();
+    assert!(!all.contains(&c.pki.token.secret));
+    let pki = by_kind(&objs, "Secret", "pki");
+    assert_eq!(secret_text(pki, "ca.key"), crate::manifests::REDACTED);
+    assert_eq!(secret_text(pki, "ca.crt"), c.pki.ca_cert());
+    assert_eq!(
+        secret_text(by_kind(&objs, "Secret", "kubeconfig"), "admin.conf"),
+        crate::manifests::REDACTED
+    );
+}

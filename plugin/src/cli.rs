@@ -1,0 +1,136 @@
+//! Command-line interface, kubectl style.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl inception",
+    bin_name = "kubectl inception",
+    version,
+    about = "kubectl inception: real Kubernetes clusters inside Kubernetes, nested to any depth",
+    long_about = "kubectl inception: real Kubernetes clusters inside Kubernetes, nested to any depth.\n\n\
+        Each cluster's nodes are privileged Pods of its parent, bootstrapped with kubeadm.\n\
+        Every level gets pod and service CIDRs that overlap nothing above or beside it,\n\
+        its own PKI, and a kubeconfig chained from its parent's.",
+    after_help = "Examples:\n  kubectl inception up lab --depth 3 --width 2 --dry-run -o yaml\n  kubectl inception tree --plan lab --depth 3 -o json"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// kubectl's own flags, where they apply.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Global {
+    /// Path to the kubeconfig file to use.
+    #[arg(long, global = true, env = "KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<String>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace of the top cluster (default: inception-NAME).
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// More logs on stderr (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// kubectl inception up: create a tree of nested clusters.
+    Up(UpArgs),
+    /// kubectl inception tree: show a tree of clusters.
+    Tree(TreeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TreeFormat {
+    Table,
+    Yaml,
+    Json,
+}
+
+/// Everything that shapes a plan, shared by `up` and `tree --plan`.
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    /// Levels of nesting: 1 is a cluster in the current cluster.
+    #[arg(long, default_value_t = 1)]
+    pub depth: u32,
+    /// Children of every cluster above the deepest level.
+    #[arg(long, default_value_t = 1)]
+    pub width: u32,
+    /// Worker Pods per cluster (0 keeps the control plane schedulable).
+    #[arg(long, default_value_t = 1)]
+    pub workers: u32,
+    /// Kubernetes release of every cluster in the tree [default: newest stable].
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Node image [default: localhost/kubectl-inception/node:<version>].
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Range to carve pod and service CIDRs from (repeatable).
+    #[arg(long, value_name = "CIDR", default_value = nesting::cidr::DEFAULT_POOL)]
+    pub cidr_pool: Vec<String>,
+    /// Prefix length of each pod CIDR [default: 16 for IPv4, 56 for IPv6].
+    #[arg(long, value_name = "BITS")]
+    pub pod_prefix: Option<u8>,
+    /// Prefix length of each service CIDR [default: 20 for IPv4, 112 for IPv6].
+    #[arg(long, value_name = "BITS")]
+    pub service_prefix: Option<u8>,
+    /// Range no cluster may use (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub exclude: Vec<String>,
+    /// Pod CIDR of the current cluster (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub parent_pod_cidr: Vec<String>,
+    /// Service CIDR of the current cluster (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub parent_service_cidr: Vec<String>,
+    /// Node address of the current cluster (repeatable).
+    #[arg(long, value_name = "IP")]
+    pub parent_node_ip: Vec<String>,
+    /// DNS domain of the current cluster.
+    #[arg(long, default_value = "cluster.local")]
+    pub parent_domain: String,
+    /// DNS domain of every new cluster.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UpArgs {
+    /// Name of the tree and of its top cluster.
+    pub name: String,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Print every object of every level instead of creating them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format for --dry-run.
+    #[arg(short, long, value_enum, default_value = "yaml")]
+    pub output: Format,
+    /// Print private keys and tokens in --dry-run output.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TreeArgs {
+    /// Show the tree that `up NAME` with the same flags would make.
+    #[arg(long, value_name = "NAME")]
+    pub plan: Option<String>,
+    #[command(flatten)]
+    pub plan_args: PlanArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: TreeFormat,
+}

@@ -1,0 +1,108 @@
+//! Planning commands: `up --dry-run` and `tree --plan`.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use nesting::cidr::{CidrRequest, parse_cidr};
+use nesting::{KubeVersion, Plan, PlanRequest, TreeSpec};
+
+use crate::cli::{Format, Global, PlanArgs, TreeArgs, TreeFormat, UpArgs};
+use crate::output;
+
+/// Turns flags into a plan request for the tree `name`.
+pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest> {
+    let tree = TreeSpec {
+        name: name.to_string(),
+        depth: a.depth,
+        width: a.width,
+        workers: a.workers,
+    };
+    let mut req = PlanRequest::new(tree);
+    if let Some(v) = &a.kubernetes_version {
+        req.version = v.parse::<KubeVersion>()?;
+    }
+    req.image = a
+        .image
+        .clone()
+        .unwrap_or_else(|| nesting::plan::default_image(req.version));
+    let cidrs = |flag: &str, list: &[String]| -> Result<Vec<ipnet::IpNet>> {
+        list.iter()
+            .map(|s| parse_cidr(flag, s).map_err(Into::into))
+            .collect()
+    };
+    let mut exclude = cidrs("--exclude", &a.exclude)?;
+    exclude.extend(cidrs("--parent-pod-cidr", &a.parent_pod_cidr)?);
+    exclude.extend(cidrs("--parent-service-cidr", &a.parent_service_cidr)?);
+    let node_ips = a
+        .parent_node_ip
+        .iter()
+        .map(|s| {
+            s.parse()
+                .with_context(|| format!("invalid address {s:?} for --parent-node-ip: expected an IP such as 192.168.1.10"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    req.cidr = CidrRequest {
+        pools: cidrs("--cidr-pool", &a.cidr_pool)?,
+        exclude,
+        node_ips,
+        pod_prefix: a.pod_prefix,
+        service_prefix: a.service_prefix,
+    };
+    for (flag, d) in [
+        ("--parent-domain", &a.parent_domain),
+        ("--cluster-domain", &a.cluster_domain),
+    ] {
+        if !is_domain(d) {
+            bail!(
+                "invalid domain {d:?} for {flag}: expected DNS labels joined by dots, such as cluster.local"
+            );
+        }
+    }
+    req.parent_domain = a.parent_domain.clone();
+    req.cluster_domain = a.cluster_domain.clone();
+    req.root_namespace = global.namespace.clone();
+    Ok(req)
+}
+
+fn is_domain(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+pub fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<()> {
+    let req = request(global, &args.name, &args.plan)?;
+    if !args.dry_run {
+        bail!(
+            "creating clusters needs a connection to a cluster, which this build cannot make yet: add --dry-run to print the plan"
+        );
+    }
+    let plan = Plan::new(&req)?;
+    tracing::info!(clusters = plan.clusters.len(), "planned");
+    match args.output {
+        Format::Yaml => output::plan_yaml(&plan, args.show_secrets, out),
+        Format::Json => output::plan_json(&plan, args.show_secrets, out),
+    }
+}
+
+pub fn tree(global: &Global, args: &TreeArgs, out: &mut impl Write) -> Result<()> {
+    let Some(name) = &args.plan else {
+        bail!(
+            "the live tree needs a connection to a cluster, which this build cannot make yet: use --plan NAME to see a planned tree"
+        );
+    };
+    let plan = Plan::new(&request(global, name, &args.plan_args)?)?;
+    let view = plan.view();
+    match args.output {
+        TreeFormat::Table => output::tree_table(&view, out),
+        TreeFormat::Json => output::json(&view, out),
+        TreeFormat::Yaml => output::yaml(&view, out),
+    }
+}

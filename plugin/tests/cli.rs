@@ -1,0 +1,313 @@
+//! The binary as users run it: output on stdout, errors on stderr, exit codes.
+
+use std::process::{Command, Output};
+
+use base64::Engine;
+use serde_json::Value;
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubectl-inception"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(!o.status.success(), "{args:?} should fail");
+    assert!(o.stdout.is_empty(), "nothing on stdout when failing");
+    String::from_utf8(o.stderr).unwrap()
+}
+
+fn yaml_docs(text: &str) -> Vec<Value> {
+    text.split("\n---\n")
+        .skip(1)
+        .map(|d| serde_saphyr::from_str::<Value>(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect()
+}
+
+#[test]
+fn help_names_the_plugin() {
+    let h = ok(&["--help"]);
+    assert!(h.starts_with("kubectl inception"), "{h}");
+    assert!(ok(&["up", "--help"]).contains("kubectl inception up"));
+}
+
+#[test]
+fn dry_run_yaml_plans_every_level() {
+    let out = ok(&[
+        "up",
+        "lab",
+        "--depth",
+        "3",
+        "--width",
+        "2",
+        "--dry-run",
+        "-o",
+        "yaml",
+    ]);
+    let docs = yaml_docs(&out);
+    assert_eq!(docs.len(), 7 * 9, "9 objects for each of 7 clusters");
+    for level in 1..=3 {
+        assert!(
+            out.contains(&format!("# level {level}: ")),
+            "no header for level {level}"
+        );
+    }
+    assert!(
+        out.contains(
+            "# level 2: cluster lab/1 (namespace inception-lab-1), applied in cluster lab"
+        )
+    );
+    for d in &docs {
+        let l = &d["metadata"]["labels"];
+        assert_eq!(l["kubectl-inception.dev/tree"], "lab", "{d}");
+        assert!(
+            l["kubectl-inception.dev/path"]
+                .as_str()
+                .unwrap()
+                .starts_with("lab")
+        );
+        assert!(d["apiVersion"].is_string() && d["kind"].is_string());
+    }
+    // No private material unless asked for.
+    let decoded: String = docs
+        .iter()
+        .filter(|d| d["kind"] == "Secret")
+        .flat_map(|d| {
+            d["data"]
+                .as_object()
+                .unwrap()
+                .values()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .map(|v| {
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap();
+            String::from_utf8(b).unwrap()
+        })
+        .collect();
+    assert!(!decoded.contains("PRIVATE KEY"));
+    assert!(decoded.contains("BEGIN CERTIFICATE"));
+}
+
+#[test]
+fn show_secrets_prints_keys() {
+    let out = ok(&["up", "lab", "--dry-run", "--show-secrets", "-o", "json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let pki = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "pki")
+        .unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(pki["data"]["ca.key"].as_str().unwrap())
+        .unwrap();
+    assert!(String::from_utf8(key).unwrap().contains("PRIVATE KEY"));
+}
+
+#[test]
+fn dry_run_json_is_one_list_per_level() {
+    let out = ok(&[
+        "up",
+        "lab",
+        "--depth",
+        "3",
+        "--width",
+        "2",
+        "--dry-run",
+        "-o",
+        "json",
+    ]);
+    let lists: Vec<Value> = serde_json::Deserializer::from_str(&out)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(lists.len(), 3);
+    let counts: Vec<usize> = lists
+        .iter()
+        .map(|l| l["items"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(counts, [9, 18, 36]);
+    assert!(lists.iter().all(|l| l["kind"] == "List"));
+}
+
+#[test]
+fn tree_plan_json_fields() {
+    let out = ok(&[
+        "tree", "--plan", "lab", "--depth", "3", "--width", "2", "-o", "json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let root = &v[0];
+    for f in [
+        "path",
+        "depth",
+        "podCIDR",
+        "serviceCIDR",
+        "namespace",
+        "children",
+    ] {
+        assert!(root.get(f).is_some(), "missing {f}");
+    }
+    assert_eq!(root["children"][1]["children"][0]["path"], "lab/1/0");
+    assert_eq!(
+        root["children"][1]["children"][0]["namespace"],
+        "inception-lab-1-0"
+    );
+    let table = ok(&["tree", "--plan", "lab", "--depth", "2"]);
+    assert!(table.starts_with("PATH"));
+    assert_eq!(table.lines().count(), 3);
+}
+
+#[test]
+fn flags_shape_the_plan() {
+    let out = ok(&[
+        "tree",
+        "--plan",
+        "lab",
+        "--cidr-pool",
+        "172.16.0.0/12",
+        "--pod-prefix",
+        "20",
+        "--service-prefix",
+        "24",
+        "--parent-pod-cidr",
+        "172.16.0.0/16",
+        "--parent-service-cidr",
+        "172.17.0.0/16",
+        "--parent-node-ip",
+        "172.18.0.1",
+        "-o",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["podCIDR"], "172.18.16.0/20");
+    // Only 172.18.0.0/24 holds the node: the service block fits right after it.
+    assert_eq!(v[0]["serviceCIDR"], "172.18.1.0/24");
+    let v6: Value = serde_json::from_str(&ok(&[
+        "tree",
+        "--plan",
+        "lab",
+        "--cidr-pool",
+        "fd00:42::/32",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(v6[0]["podCIDR"], "fd00:42::/56");
+    let ver = ok(&[
+        "up",
+        "lab",
+        "--kubernetes-version",
+        "v1.20.2",
+        "--dry-run",
+        "--workers",
+        "0",
+    ]);
+    assert!(ver.contains("kubeadm.k8s.io/v1beta2"));
+    assert!(ver.contains("localhost/kubectl-inception/node:v1.20.2"));
+    let ns = ok(&["up", "lab", "-n", "sandbox", "--dry-run"]);
+    assert!(ns.contains("namespace sandbox"));
+}
+
+#[test]
+fn logs_go_to_stderr() {
+    let o = run(&["-v", "up", "lab", "--dry-run", "-o", "json"]);
+    assert!(o.status.success());
+    serde_json::from_slice::<Value>(&o.stdout).expect("stdout stays clean JSON");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("planned"));
+}
+
+#[test]
+fn bad_input_says_what_to_change() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["up", "Lab", "--dry-run"], "invalid cluster name \"Lab\""),
+        (
+            &["up", "lab", "--depth", "0", "--dry-run"],
+            "--depth 0 is out of range",
+        ),
+        (&["up", "lab", "--depth", "9", "--dry-run"], "use 1 to 8"),
+        (
+            &["up", "lab", "--width", "17", "--depth", "2", "--dry-run"],
+            "--width 17",
+        ),
+        (
+            &["up", "lab", "--depth", "8", "--width", "3", "--dry-run"],
+            "at most 512",
+        ),
+        (
+            &["up", "lab", "--cidr-pool", "10.0.0.0/33", "--dry-run"],
+            "--cidr-pool",
+        ),
+        (
+            &["up", "lab", "--cidr-pool", "10.0.0.1/8", "--dry-run"],
+            "did you mean 10.0.0.0/8",
+        ),
+        (
+            &["up", "lab", "--cidr-pool", "10.0.0.0/24", "--dry-run"],
+            "larger than every pool",
+        ),
+        (
+            &[
+                "up",
+                "lab",
+                "--depth",
+                "3",
+                "--width",
+                "2",
+                "--cidr-pool",
+                "10.0.0.0/14",
+                "--dry-run",
+            ],
+            "holds 3 clusters",
+        ),
+        (
+            &["up", "lab", "--kubernetes-version", "1.19.0", "--dry-run"],
+            "oldest supported",
+        ),
+        (
+            &["up", "lab", "--parent-node-ip", "nope", "--dry-run"],
+            "--parent-node-ip",
+        ),
+        (
+            &["up", "lab", "--cluster-domain", "Bad_Domain", "--dry-run"],
+            "--cluster-domain",
+        ),
+        (&["up", "lab", "--image", "", "--dry-run"], "invalid image"),
+        (
+            &["up", "lab", "-n", "NS", "--dry-run"],
+            "namespace must be a DNS label",
+        ),
+        (
+            &[
+                "tree",
+                "--plan",
+                "lab",
+                "--cidr-pool",
+                "10.0.0.0/8",
+                "--cidr-pool",
+                "fd00::/8",
+            ],
+            "dual-stack",
+        ),
+    ];
+    for (args, want) in cases {
+        let err = fails(args);
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: expected {want:?} in {err}");
+    }
+}
