@@ -29,7 +29,8 @@ fn main() {
     // Warm up once, then take the median of a few runs.
     plan_and_render(2, 2);
     for (depth, width) in [(3, 9), (5, 3)] {
-        let mut runs: Vec<(usize, usize, Duration)> = (0..5).map(|_| plan_and_render(depth, width)).collect();
+        let mut runs: Vec<(usize, usize, Duration)> =
+            (0..5).map(|_| plan_and_render(depth, width)).collect();
         runs.sort_by_key(|r| r.2);
         let (clusters, objects, t) = runs[runs.len() / 2];
         println!(
