@@ -144,6 +144,9 @@ pub enum PkiError {
     /// A certificate's DER could not be parsed.
     #[error("cannot parse the certificate: {0}")]
     InvalidCertificate(&'static str),
+    /// A stored PKI lacks a file.
+    #[error("the stored PKI has no {0}: delete the cluster and create it again")]
+    MissingFile(String),
     /// The system clock is unusable.
     #[error("cannot read the system clock: {0}")]
     Clock(String),
@@ -241,6 +244,20 @@ impl fmt::Debug for ClusterPki {
 }
 
 impl ClusterPki {
+    /// Rebuilds the PKI of an existing cluster from its Secret data and token.
+    pub fn from_files(files: BTreeMap<String, String>, token: &str) -> Result<Self, PkiError> {
+        let token = BootstrapToken::parse(token.trim())?;
+        if let Some(missing) = SECRET_KEYS.iter().find(|k| !files.contains_key(**k)) {
+            return Err(PkiError::MissingFile(missing.to_string()));
+        }
+        let discovery_hash = discovery_hash(&files[CA_CERT])?;
+        Ok(ClusterPki {
+            files,
+            token,
+            discovery_hash,
+        })
+    }
+
     /// Generates all keys, certificates and the bootstrap token.
     pub fn generate(req: &PkiRequest) -> Result<Self, PkiError> {
         let now = since_epoch()?;
@@ -1082,5 +1099,18 @@ mod tests {
                 && is_token_part(&s[7..], 16);
             proptest::prop_assert_eq!(BootstrapToken::parse(&s).is_ok(), ok);
         }
+    }
+
+    #[test]
+    fn from_files_round_trips_and_checks() {
+        let pki = generate();
+        let back = ClusterPki::from_files(pki.files.clone(), &pki.token.token()).unwrap();
+        assert_eq!(back.discovery_hash, pki.discovery_hash);
+        assert_eq!(back.token, pki.token);
+        let mut files = pki.files.clone();
+        files.remove(CA_KEY);
+        let e = ClusterPki::from_files(files, &pki.token.token()).unwrap_err();
+        assert!(e.to_string().contains("ca.key"), "{e}");
+        assert!(ClusterPki::from_files(pki.files.clone(), "nope").is_err());
     }
 }

@@ -42,8 +42,43 @@ pub struct Global {
 pub enum Command {
     /// kubectl inception up: create a tree of nested clusters.
     Up(UpArgs),
-    /// kubectl inception tree: show a tree of clusters.
+    /// kubectl inception tree: show the clusters in the current context (or a planned tree).
     Tree(TreeArgs),
+    /// kubectl inception down: delete a cluster and everything below it.
+    Down(DownArgs),
+    /// kubectl inception kubeconfig: a kubeconfig for a cluster of a tree.
+    Kubeconfig(KubeconfigArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DownArgs {
+    /// Tree name or cluster path (lab, lab/0/1).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub path: Option<String>,
+    /// Delete every inception tree in the context.
+    #[arg(long)]
+    pub all: bool,
+    /// Return once deletion has started.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub wait: bool,
+    /// How long to wait for the namespaces to go.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct KubeconfigArgs {
+    /// Cluster path (lab, lab/0/1).
+    pub path: String,
+    /// Address the apiserver by its Service name, for Pods of the parent cluster.
+    #[arg(long)]
+    pub internal: bool,
+    /// Write the kubeconfig to FILE (mode 0600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<std::path::PathBuf>,
+    /// Local port of the tunnel (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,9 +133,9 @@ pub struct PlanArgs {
     /// Node address of the current cluster (repeatable).
     #[arg(long, value_name = "IP")]
     pub parent_node_ip: Vec<String>,
-    /// DNS domain of the current cluster.
-    #[arg(long, default_value = "cluster.local")]
-    pub parent_domain: String,
+    /// DNS domain of the current cluster [default: found, else cluster.local].
+    #[arg(long)]
+    pub parent_domain: Option<String>,
     /// DNS domain of every new cluster.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
@@ -121,6 +156,12 @@ pub struct UpArgs {
     /// Print private keys and tokens in --dry-run output.
     #[arg(long)]
     pub show_secrets: bool,
+    /// Wait for the clusters to be Ready (--wait=false returns after apply).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub wait: bool,
+    /// How long to wait for each level.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1,8 +1,17 @@
 //! `kubectl inception`: real Kubernetes clusters inside Kubernetes, nested.
 
+mod apply;
 pub mod cli;
+mod client;
+mod discover;
+mod down;
+mod kubeconfig_cmd;
+mod live;
 mod output;
 mod plan_cmd;
+mod state;
+mod up;
+mod wait;
 
 use std::process::ExitCode;
 
@@ -48,9 +57,29 @@ fn init_tracing(verbose: u8) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match cli.command {
-        Command::Up(args) => plan_cmd::up(&cli.global, &args, &mut out),
-        Command::Tree(args) => plan_cmd::tree(&cli.global, &args, &mut out),
+    let mut out = std::io::stdout();
+    // Commands that need no cluster run without a runtime.
+    match &cli.command {
+        Command::Up(args) if args.dry_run => return plan_cmd::dry_run(&cli.global, args, &mut out),
+        Command::Tree(args) => {
+            if let Some(name) = &args.plan {
+                return plan_cmd::tree(&cli.global, name, args, &mut out);
+            }
+        }
+        _ => {}
     }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match &cli.command {
+            Command::Up(args) => up::up(&cli.global, args, &mut out).await,
+            Command::Tree(args) => live::tree(&cli.global, args.output, &mut out).await,
+            Command::Down(args) => down::down(&cli.global, args, &mut out).await,
+            Command::Kubeconfig(args) => {
+                kubeconfig_cmd::kubeconfig(&cli.global, args, &mut out).await
+            }
+        }
+    })
 }

@@ -48,8 +48,12 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
         pod_prefix: a.pod_prefix,
         service_prefix: a.service_prefix,
     };
+    let parent_domain = a
+        .parent_domain
+        .clone()
+        .unwrap_or_else(|| "cluster.local".into());
     for (flag, d) in [
-        ("--parent-domain", &a.parent_domain),
+        ("--parent-domain", &parent_domain),
         ("--cluster-domain", &a.cluster_domain),
     ] {
         if !is_domain(d) {
@@ -58,7 +62,7 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
             );
         }
     }
-    req.parent_domain = a.parent_domain.clone();
+    req.parent_domain = parent_domain;
     req.cluster_domain = a.cluster_domain.clone();
     req.root_namespace = global.namespace.clone();
     Ok(req)
@@ -77,14 +81,9 @@ fn is_domain(d: &str) -> bool {
         })
 }
 
-pub fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<()> {
-    let req = request(global, &args.name, &args.plan)?;
-    if !args.dry_run {
-        bail!(
-            "creating clusters needs a connection to a cluster, which this build cannot make yet: add --dry-run to print the plan"
-        );
-    }
-    let plan = Plan::new(&req)?;
+/// `up --dry-run`: prints the plan, needs no cluster.
+pub fn dry_run(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<()> {
+    let plan = Plan::new(&request(global, &args.name, &args.plan)?)?;
     tracing::info!(clusters = plan.clusters.len(), "planned");
     match args.output {
         Format::Yaml => output::plan_yaml(&plan, args.show_secrets, out),
@@ -92,12 +91,8 @@ pub fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<()> {
     }
 }
 
-pub fn tree(global: &Global, args: &TreeArgs, out: &mut impl Write) -> Result<()> {
-    let Some(name) = &args.plan else {
-        bail!(
-            "the live tree needs a connection to a cluster, which this build cannot make yet: use --plan NAME to see a planned tree"
-        );
-    };
+/// `tree --plan NAME`: the planned tree, needs no cluster.
+pub fn tree(global: &Global, name: &str, args: &TreeArgs, out: &mut impl Write) -> Result<()> {
     let plan = Plan::new(&request(global, name, &args.plan_args)?)?;
     let view = plan.view();
     match args.output {

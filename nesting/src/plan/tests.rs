@@ -344,3 +344,15 @@ fn redaction_hides_keys_and_token_only() {
         crate::manifests::REDACTED
     );
 }
+
+#[test]
+fn digest_round_trips() {
+    let p = plan(1, 1);
+    let c = &p.clusters[0];
+    let d: PlanDigest = p.digest(c).parse().unwrap();
+    assert_eq!(d.version.to_string(), "v1.20.2");
+    assert_eq!(d.pod_cidr, c.networks.pod_cidr);
+    assert_eq!(d.service_cidr, c.networks.service_cidr);
+    assert!("v1.20.2 pods=x services=y".parse::<PlanDigest>().is_err());
+    assert!("".parse::<PlanDigest>().is_err());
+}

@@ -1,0 +1,101 @@
+//! Server-side apply of a cluster's objects into its parent.
+
+use std::fmt::Debug;
+
+use anyhow::{Context, Result};
+use futures::future::try_join_all;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client, Resource};
+use nesting::manifests::Manifest;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Field manager of every object the plugin writes.
+pub const FIELD_MANAGER: &str = "kubectl-inception";
+
+fn params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER)
+}
+
+async fn apply_namespaced<K>(client: &Client, obj: &K) -> Result<()>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    let meta = obj.meta();
+    let (ns, name) = (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    );
+    let api: Api<K> = Api::namespaced(client.clone(), &ns);
+    api.patch(&name, &params(), &Patch::Apply(obj))
+        .await
+        .map(drop)
+        .map_err(|e| describe(e, &K::kind(&()), &format!("{ns}/{name}")))
+}
+
+/// Turns an API error into a message naming the object and what to do.
+pub fn describe(e: kube::Error, kind: &str, name: &str) -> anyhow::Error {
+    match &e {
+        kube::Error::Api(s) if s.is_conflict() => anyhow::anyhow!(
+            "{kind} {name} has fields owned by another manager ({}): undo that change, or delete the cluster with `kubectl inception down` and run up again",
+            s.message
+        ),
+        kube::Error::Api(s) if s.is_forbidden() => {
+            anyhow::anyhow!(
+                "not allowed to write {kind} {name}: {}: ask for rights to create namespaces and workloads",
+                s.message
+            )
+        }
+        kube::Error::Api(s) => anyhow::anyhow!(
+            "the server refused {kind} {name} (HTTP {}): {}",
+            s.code,
+            s.message
+        ),
+        _ => anyhow::Error::new(e).context(format!("cannot apply {kind} {name}")),
+    }
+}
+
+/// Applies one object.
+pub async fn apply(client: &Client, m: &Manifest) -> Result<()> {
+    match m {
+        Manifest::Namespace(o) => {
+            let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+            let name = o.metadata.name.clone().unwrap_or_default();
+            api.patch(&name, &params(), &Patch::Apply(o))
+                .await
+                .map(drop)
+                .map_err(|e| describe(e, "Namespace", &name))
+        }
+        Manifest::Secret(o) => apply_namespaced(client, o).await,
+        Manifest::ConfigMap(o) => apply_namespaced(client, o).await,
+        Manifest::Service(o) => apply_namespaced(client, o).await,
+        Manifest::StatefulSet(o) => apply_namespaced(client, o).await,
+        Manifest::Deployment(o) => apply_namespaced(client, o).await,
+    }
+}
+
+/// Applies a cluster's objects: the Namespace, then configuration and the
+/// Service together, then the workloads together.
+pub async fn apply_cluster(client: &Client, objects: &[Manifest]) -> Result<()> {
+    let stage = |m: &Manifest| match m {
+        Manifest::Namespace(_) => 0,
+        Manifest::StatefulSet(_) | Manifest::Deployment(_) => 2,
+        _ => 1,
+    };
+    for s in 0..3 {
+        try_join_all(
+            objects
+                .iter()
+                .filter(|m| stage(m) == s)
+                .map(|m| apply(client, m)),
+        )
+        .await
+        .context("apply failed")?;
+    }
+    Ok(())
+}

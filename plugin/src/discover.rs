@@ -1,0 +1,267 @@
+//! What networks the current cluster already uses, and where that was found.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Service, ServicePort, ServiceSpec};
+use kube::api::{ApiResource, DynamicObject, ListParams, PostParams};
+use kube::{Api, Client};
+use serde::Serialize;
+use serde_json::Value;
+
+/// A range and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Found {
+    pub cidr: IpNet,
+    pub source: String,
+}
+
+/// The parent's networks as far as they could be found.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentNetworks {
+    pub service_cidrs: Vec<Found>,
+    pub pod_cidrs: Vec<Found>,
+    pub node_ips: Vec<IpAddr>,
+    /// The parent's DNS domain, where kubeadm recorded it.
+    pub dns_domain: Option<String>,
+    /// What could not be found, and why.
+    pub notes: Vec<String>,
+}
+
+impl ParentNetworks {
+    fn add(list: &mut Vec<Found>, cidr: IpNet, source: &str) {
+        if !list.iter().any(|f| f.cidr == cidr) {
+            list.push(Found {
+                cidr,
+                source: source.to_string(),
+            });
+        }
+    }
+}
+
+/// CIDR-looking words in a text.
+pub fn cidrs_in(text: &str) -> Vec<IpNet> {
+    text.split(|c: char| {
+        c.is_whitespace() || c == ',' || c == '"' || c == '[' || c == ']' || c == ';'
+    })
+    .map(|w| w.trim_end_matches(['.', ')']))
+    .filter_map(|w| w.parse::<IpNet>().ok())
+    .collect()
+}
+
+/// Asks the apiserver for a Service with an address outside any sane range:
+/// its refusal names the valid range (the approach vcluster takes).
+async fn service_cidr_from_error(client: &Client, out: &mut ParentNetworks) {
+    let api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let probe = Service {
+        metadata: kube::api::ObjectMeta {
+            generate_name: Some("inception-cidr-probe-".into()),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("1.1.1.1".into()),
+            ports: Some(vec![ServicePort {
+                port: 80,
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    for dry_run in [true, false] {
+        let pp = PostParams {
+            dry_run,
+            ..PostParams::default()
+        };
+        match api.create(&pp, &probe).await {
+            Err(kube::Error::Api(s)) => {
+                let found = s
+                    .message
+                    .split_once("valid IPs")
+                    .map(|(_, rest)| cidrs_in(rest))
+                    .unwrap_or_default();
+                if found.is_empty() {
+                    out.notes.push(format!(
+                        "the service probe was refused without naming a range: {}",
+                        s.message
+                    ));
+                } else {
+                    for c in found {
+                        ParentNetworks::add(
+                            &mut out.service_cidrs,
+                            c,
+                            "apiserver (out-of-range ClusterIP)",
+                        );
+                    }
+                }
+                return;
+            }
+            Err(e) => {
+                out.notes.push(format!("the service probe failed: {e}"));
+                return;
+            }
+            Ok(created) if !dry_run => {
+                // 1.1.1.1 was in range: remove the probe at once.
+                if let Some(name) = created.metadata.name {
+                    let _ = api.delete(&name, &Default::default()).await;
+                }
+                out.notes.push(
+                    "the service probe was accepted: 1.1.1.1 is inside the service range".into(),
+                );
+                return;
+            }
+            Ok(_) => continue, // dry run allocated nothing: try for real
+        }
+    }
+}
+
+async fn service_cidr_objects(client: &Client, out: &mut ParentNetworks) {
+    for version in ["v1", "v1beta1"] {
+        let ar = ApiResource {
+            group: "networking.k8s.io".into(),
+            version: version.into(),
+            api_version: format!("networking.k8s.io/{version}"),
+            kind: "ServiceCIDR".into(),
+            plural: "servicecidrs".into(),
+        };
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        if let Ok(list) = api.list(&ListParams::default()).await {
+            for o in list.items {
+                for c in o.data["spec"]["cidrs"].as_array().into_iter().flatten() {
+                    if let Some(net) = c.as_str().and_then(|s| s.parse().ok()) {
+                        ParentNetworks::add(
+                            &mut out.service_cidrs,
+                            net,
+                            &format!("ServiceCIDR {}", o.metadata.name.as_deref().unwrap_or("?")),
+                        );
+                    }
+                }
+            }
+            return;
+        }
+    }
+}
+
+async fn kube_system(client: &Client, out: &mut ParentNetworks) {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-system");
+    if let Ok(Some(cm)) = api.get_opt("kubeadm-config").await {
+        let text = cm
+            .data
+            .as_ref()
+            .and_then(|d| d.get("ClusterConfiguration"))
+            .cloned()
+            .unwrap_or_default();
+        if let Ok(cfg) = serde_saphyr::from_str::<Value>(&text) {
+            let net = &cfg["networking"];
+            for c in cidrs_in(net["podSubnet"].as_str().unwrap_or_default()) {
+                ParentNetworks::add(&mut out.pod_cidrs, c, "kubeadm-config");
+            }
+            for c in cidrs_in(net["serviceSubnet"].as_str().unwrap_or_default()) {
+                ParentNetworks::add(&mut out.service_cidrs, c, "kubeadm-config");
+            }
+            out.dns_domain = net["dnsDomain"].as_str().map(str::to_string);
+        }
+    }
+    if let Ok(Some(cm)) = api.get_opt("kube-proxy").await {
+        let text = cm
+            .data
+            .as_ref()
+            .and_then(|d| d.get("config.conf"))
+            .cloned()
+            .unwrap_or_default();
+        if let Ok(cfg) = serde_saphyr::from_str::<Value>(&text) {
+            for c in cidrs_in(cfg["clusterCIDR"].as_str().unwrap_or_default()) {
+                ParentNetworks::add(&mut out.pod_cidrs, c, "kube-proxy config");
+            }
+        }
+    }
+}
+
+async fn nodes(client: &Client, out: &mut ParentNetworks) {
+    let api: Api<Node> = Api::all(client.clone());
+    match api.list(&ListParams::default()).await {
+        Ok(list) => {
+            let mut ips = BTreeSet::new();
+            for n in list.items {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                for c in n
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.pod_cidrs.clone())
+                    .unwrap_or_default()
+                {
+                    if let Ok(net) = c.parse() {
+                        ParentNetworks::add(&mut out.pod_cidrs, net, &format!("node {name}"));
+                    }
+                }
+                for a in n.status.and_then(|s| s.addresses).unwrap_or_default() {
+                    if let Ok(ip) = a.address.parse::<IpAddr>() {
+                        ips.insert(ip);
+                    }
+                }
+            }
+            out.node_ips = ips.into_iter().collect();
+        }
+        Err(e) => out.notes.push(format!("cannot list nodes: {e}")),
+    }
+}
+
+/// Looks everywhere it can; never fails, but says what it could not find.
+pub async fn discover(client: &Client) -> ParentNetworks {
+    let (mut a, mut b, mut c, mut d) = Default::default();
+    tokio::join!(
+        service_cidr_from_error(client, &mut a),
+        service_cidr_objects(client, &mut b),
+        kube_system(client, &mut c),
+        nodes(client, &mut d),
+    );
+    let mut out: ParentNetworks = ParentNetworks::default();
+    for part in [a, b, c, d] {
+        for f in part.service_cidrs {
+            ParentNetworks::add(&mut out.service_cidrs, f.cidr, &f.source);
+        }
+        for f in part.pod_cidrs {
+            ParentNetworks::add(&mut out.pod_cidrs, f.cidr, &f.source);
+        }
+        out.node_ips.extend(part.node_ips);
+        out.dns_domain = out.dns_domain.or(part.dns_domain);
+        out.notes.extend(part.notes);
+    }
+    if out.service_cidrs.is_empty() {
+        out.notes.push(
+            "no service CIDR found: give --parent-service-cidr if the default pool overlaps it"
+                .into(),
+        );
+    }
+    if out.pod_cidrs.is_empty() {
+        out.notes.push("no pod CIDR found (no node has one and no kubeadm or kube-proxy config was readable): give --parent-pod-cidr if the pool overlaps it".into());
+    }
+    for f in out.service_cidrs.iter().chain(&out.pod_cidrs) {
+        tracing::info!(cidr = %f.cidr, source = %f.source, "found parent range");
+    }
+    for n in &out.notes {
+        tracing::info!("{n}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ranges_from_apiserver_messages() {
+        let msg = r#"Service "x" is invalid: spec.clusterIPs: Invalid value: []string{"1.1.1.1"}: failed to allocate IP 1.1.1.1: provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12"#;
+        let (_, rest) = msg.split_once("valid IPs").unwrap();
+        assert_eq!(
+            cidrs_in(rest),
+            vec!["10.96.0.0/12".parse::<IpNet>().unwrap()]
+        );
+        let dual = "The range of valid IPs is 10.96.0.0/16,fd00:10:96::/112.";
+        assert_eq!(cidrs_in(dual).len(), 2);
+        assert!(cidrs_in("no range here 1.1.1.1").is_empty());
+    }
+}

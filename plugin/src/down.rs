@@ -1,0 +1,95 @@
+//! `down`: delete a cluster's namespace and every cluster below it.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::DeleteParams;
+use nesting::{ClusterPath, labels};
+
+use crate::cli::{DownArgs, Global};
+use crate::{client, state};
+
+pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Result<()> {
+    let target: Option<ClusterPath> = match &args.path {
+        Some(p) => Some(p.parse()?),
+        None => None,
+    };
+    let cluster = client::connect(global).await?;
+    let selector = match &target {
+        Some(t) => labels::tree_selector(&t.tree),
+        None => labels::all_selector(),
+    };
+    let mut doomed: Vec<(String, String)> = state::namespaces(&cluster.client, &selector)
+        .await?
+        .iter()
+        .filter_map(|ns| {
+            let path = state::path_of(ns)?;
+            let keep = target.as_ref().is_some_and(|t| !path.is_within(t));
+            (!keep).then(|| {
+                (
+                    ns.metadata.name.clone().unwrap_or_default(),
+                    path.to_string(),
+                )
+            })
+        })
+        .collect();
+    doomed.sort();
+    let what = target
+        .as_ref()
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "any tree".into());
+    if doomed.is_empty() {
+        writeln!(
+            out,
+            "nothing to delete: no cluster {what} in context {}",
+            cluster.context
+        )?;
+        return Ok(());
+    }
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    for (ns, path) in &doomed {
+        match api.delete(ns, &DeleteParams::background()).await {
+            Ok(_) => tracing::info!(namespace = %ns, %path, "deleting"),
+            Err(kube::Error::Api(s)) if s.is_not_found() => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot delete namespace {ns} of cluster {path}"));
+            }
+        }
+    }
+    if args.wait {
+        let start = Instant::now();
+        loop {
+            let mut left = Vec::new();
+            for (ns, _) in &doomed {
+                if api
+                    .get_opt(ns)
+                    .await
+                    .with_context(|| format!("cannot read namespace {ns}"))?
+                    .is_some()
+                {
+                    left.push(ns.as_str());
+                }
+            }
+            if left.is_empty() {
+                break;
+            }
+            if start.elapsed() > args.timeout {
+                bail!(
+                    "namespaces still terminating after {}s: {}. Check `kubectl get ns {}` for finalizers",
+                    args.timeout.as_secs(),
+                    left.join(", "),
+                    left[0]
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    for (ns, path) in &doomed {
+        writeln!(out, "cluster {path} deleted (namespace {ns})")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Clusters that already exist in a parent, found by their labels.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::ListParams;
+use kube::{Api, Client};
+use nesting::manifests::{PKI_SECRET, TOKEN_KEY, TOKEN_SECRET};
+use nesting::pki::ClusterPki;
+use nesting::{ClusterPath, Plan, PlannedCluster, labels};
+
+/// Namespaces of inception clusters matching a label selector.
+pub async fn namespaces(client: &Client, selector: &str) -> Result<Vec<Namespace>> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let list = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .context("cannot list namespaces")?;
+    Ok(list.items)
+}
+
+/// The cluster path a namespace belongs to.
+pub fn path_of(ns: &Namespace) -> Option<ClusterPath> {
+    ns.metadata
+        .annotations
+        .as_ref()?
+        .get(labels::PATH_ANNOTATION)?
+        .parse()
+        .ok()
+}
+
+pub fn digest_of(ns: &Namespace) -> Option<&str> {
+    ns.metadata
+        .annotations
+        .as_ref()?
+        .get(labels::PLAN_ANNOTATION)
+        .map(String::as_str)
+}
+
+fn is_managed(ns: &Namespace) -> bool {
+    ns.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::MANAGED_BY))
+        .is_some_and(|v| v == labels::MANAGER)
+}
+
+/// Reads the PKI of an existing cluster; `None` when its Secrets are not there yet.
+pub async fn load_pki(client: &Client, namespace: &str) -> Result<Option<ClusterPki>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let (pki, token) = tokio::try_join!(api.get_opt(PKI_SECRET), api.get_opt(TOKEN_SECRET))
+        .with_context(|| format!("cannot read the Secrets of namespace {namespace}"))?;
+    let (Some(pki), Some(token)) = (pki, token) else {
+        return Ok(None);
+    };
+    let text =
+        |data: Option<BTreeMap<String, k8s_openapi::ByteString>>| -> BTreeMap<String, String> {
+            data.unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .collect()
+        };
+    let files = text(pki.data);
+    let token = text(token.data).remove(TOKEN_KEY).unwrap_or_default();
+    let pki = ClusterPki::from_files(files, &token)
+        .with_context(|| format!("the PKI stored in namespace {namespace} is unusable"))?;
+    Ok(Some(pki))
+}
+
+/// Makes a planned cluster match what exists: reuses its PKI so a rerun
+/// changes nothing, and refuses a different plan for an existing cluster.
+pub async fn reconcile(client: &Client, plan: &Plan, c: &mut PlannedCluster) -> Result<bool> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let Some(ns) = api
+        .get_opt(&c.namespace)
+        .await
+        .with_context(|| format!("cannot read namespace {}", c.namespace))?
+    else {
+        return Ok(false);
+    };
+    if !is_managed(&ns) {
+        bail!(
+            "namespace {} exists and is not managed by kubectl-inception: choose another tree name or -n NAMESPACE",
+            c.namespace
+        );
+    }
+    if path_of(&ns).as_ref() != Some(&c.path) {
+        bail!(
+            "namespace {} belongs to cluster {}, not {}: choose another tree name or -n NAMESPACE",
+            c.namespace,
+            path_of(&ns)
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into()),
+            c.path
+        );
+    }
+    if ns.metadata.deletion_timestamp.is_some() {
+        bail!(
+            "cluster {} is being deleted: wait for `kubectl inception down {}` to finish, then run up again",
+            c.path,
+            c.path
+        );
+    }
+    let want = plan.digest(c);
+    if let Some(have) = digest_of(&ns).filter(|have| *have != want) {
+        bail!(
+            "cluster {} exists with a different plan:\n  existing: {have}\n  this run: {want}\n\
+             nothing was changed. Rerun with the flags it was made with, or remove it first: kubectl inception down {}",
+            c.path,
+            c.path
+        );
+    }
+    if let Some(pki) = load_pki(client, &c.namespace).await? {
+        c.pki = pki;
+    }
+    Ok(true)
+}

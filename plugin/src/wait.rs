@@ -1,0 +1,156 @@
+//! Waiting for a cluster's node Pods, with progress and a diagnosis on timeout.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{ListParams, LogParams};
+use kube::{Api, Client};
+use nesting::PlannedCluster;
+use nesting::manifests::{CONTROL_PLANE, WORKERS};
+
+pub fn bar(multi: &MultiProgress, prefix: String, msg: &str) -> ProgressBar {
+    let pb = multi.add(ProgressBar::new_spinner());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {prefix:<12} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_prefix(prefix);
+    pb.set_message(msg.to_string());
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}
+
+async fn ready(client: &Client, c: &PlannedCluster) -> Result<(bool, i32)> {
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &c.namespace);
+    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &c.namespace);
+    let (s, d) = tokio::try_join!(sts.get_opt(CONTROL_PLANE), deploy.get_opt(WORKERS))?;
+    let cp = s
+        .and_then(|s| s.status)
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0)
+        >= 1;
+    let w = d
+        .and_then(|d| d.status)
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    Ok((cp, w))
+}
+
+/// Waits until the control plane and every worker Pod are Ready.
+pub async fn wait_ready(
+    client: &Client,
+    c: &PlannedCluster,
+    multi: &MultiProgress,
+    timeout: Duration,
+) -> Result<Duration> {
+    let start = Instant::now();
+    let cp_bar = bar(multi, c.path.to_string(), "control plane starting");
+    let w_bar = bar(
+        multi,
+        c.path.to_string(),
+        &format!("workers 0/{}", c.workers),
+    );
+    let mut cp_done = false;
+    loop {
+        let (cp, w) = ready(client, c).await?;
+        if cp && !cp_done {
+            cp_done = true;
+            cp_bar.finish_with_message("control plane Ready");
+        }
+        w_bar.set_message(format!("workers {w}/{}", c.workers));
+        if cp && w >= c.workers as i32 {
+            w_bar.finish_with_message(format!("workers {w}/{} Ready", c.workers));
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            cp_bar.abandon();
+            w_bar.abandon();
+            let why = diagnose(client, &c.namespace).await;
+            bail!(
+                "cluster {} is not Ready after {}s (control plane ready: {cp}, workers ready: {w}/{}).\n{why}\
+                 The objects stay in place: rerun up to keep waiting, or remove them with `kubectl inception down {}`",
+                c.path,
+                timeout.as_secs(),
+                c.workers,
+                c.path
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Pod phases, waiting reasons, recent events and last log lines.
+pub async fn diagnose(client: &Client, namespace: &str) -> String {
+    let mut out = String::new();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    match pods.list(&ListParams::default()).await {
+        Ok(list) if list.items.is_empty() => out.push_str("  no Pods were created\n"),
+        Ok(list) => {
+            for p in &list.items {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let st = p.status.clone().unwrap_or_default();
+                out.push_str(&format!("  pod {name}: {}\n", st.phase.unwrap_or_default()));
+                for cond in st
+                    .conditions
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|c| c.status != "True")
+                {
+                    out.push_str(&format!(
+                        "    {} false: {} {}\n",
+                        cond.type_,
+                        cond.reason.clone().unwrap_or_default(),
+                        cond.message.clone().unwrap_or_default()
+                    ));
+                }
+                let mut started = false;
+                for cs in st.container_statuses.unwrap_or_default() {
+                    if let Some(w) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) {
+                        out.push_str(&format!(
+                            "    container {} waiting: {} {}\n",
+                            cs.name,
+                            w.reason.clone().unwrap_or_default(),
+                            w.message.clone().unwrap_or_default()
+                        ));
+                    }
+                    started |= cs.state.as_ref().is_some_and(|s| s.waiting.is_none())
+                        || cs.restart_count > 0;
+                }
+                if started {
+                    let lp = LogParams {
+                        tail_lines: Some(15),
+                        ..LogParams::default()
+                    };
+                    if let Ok(logs) = pods.logs(&name, &lp).await {
+                        out.push_str(&format!("    last log lines of {name}:\n"));
+                        for l in logs.lines() {
+                            out.push_str(&format!("      {l}\n"));
+                        }
+                    }
+                }
+            }
+        }
+        Err(e) => out.push_str(&format!("  cannot list Pods: {e}\n")),
+    }
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    if let Ok(list) = events.list(&ListParams::default()).await {
+        let mut items = list.items;
+        items.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
+        let recent: Vec<_> = items.iter().rev().take(8).collect();
+        if !recent.is_empty() {
+            out.push_str("  recent events:\n");
+            for e in recent.iter().rev() {
+                out.push_str(&format!(
+                    "    {} {}: {}\n",
+                    e.involved_object.name.clone().unwrap_or_default(),
+                    e.reason.clone().unwrap_or_default(),
+                    e.message.clone().unwrap_or_default().trim()
+                ));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,102 @@
+//! Harness for tests against the local lab (`tests/lab/lab`).
+//!
+//! `tests/run` starts the lab and builds the plugin, then sets
+//! `INCEPTION_LAB_KUBECONFIG`, `INCEPTION_LAB_ENV` and `INCEPTION_BIN`.
+//! Without them these tests fail: they never pass by skipping.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+fn required(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: these tests need the local lab and the built plugin. \
+             Run them through tests/run, which starts the lab and sets it"
+        )
+    })
+}
+
+/// The lab the suite runs against.
+pub struct Lab {
+    pub kubeconfig: PathBuf,
+    /// Facts from the lab's lab.env (LAB_SERVICE_CIDR, ...).
+    pub facts: BTreeMap<String, String>,
+    pub bin: PathBuf,
+}
+
+impl Lab {
+    pub fn get() -> Lab {
+        let kubeconfig = PathBuf::from(required("INCEPTION_LAB_KUBECONFIG"));
+        assert!(
+            kubeconfig.exists(),
+            "lab kubeconfig {} is missing",
+            kubeconfig.display()
+        );
+        let env = required("INCEPTION_LAB_ENV");
+        let text =
+            std::fs::read_to_string(&env).unwrap_or_else(|e| panic!("cannot read {env}: {e}"));
+        let facts = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+            .collect();
+        let bin = PathBuf::from(required("INCEPTION_BIN"));
+        assert!(
+            bin.exists(),
+            "plugin binary {} is missing: build it first",
+            bin.display()
+        );
+        Lab {
+            kubeconfig,
+            facts,
+            bin,
+        }
+    }
+
+    pub fn fact(&self, key: &str) -> &str {
+        self.facts
+            .get(key)
+            .unwrap_or_else(|| panic!("lab.env has no {key}"))
+    }
+
+    /// Runs the plugin against the lab.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output()
+            .expect("run the plugin")
+    }
+
+    /// Runs the plugin and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "kubectl-inception {args:?} failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// Runs the plugin and expects failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            !o.status.success(),
+            "kubectl-inception {args:?} should have failed"
+        );
+        String::from_utf8(o.stderr).unwrap()
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        let kc = Kubeconfig::read_from(&self.kubeconfig).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+}
