@@ -13,9 +13,9 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    ExecAction, HTTPGetAction, HostPathVolumeSource, Namespace, ObjectFieldSelector, PodSpec,
-    PodTemplateSpec, Probe, Secret, SecretVolumeSource, SecurityContext, Service, ServicePort,
-    ServiceSpec, Volume, VolumeMount,
+    ExecAction, HTTPGetAction, HostAlias, HostPathVolumeSource, Namespace, ObjectFieldSelector,
+    PodSpec, PodTemplateSpec, Probe, Secret, SecretVolumeSource, SecurityContext, Service,
+    ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -137,7 +137,18 @@ pub struct ClusterObjects<'a> {
     pub kubeadm_init: &'a str,
     pub kubeadm_join: &'a str,
     pub skip_phases: &'a str,
+    /// The apiserver Service's ClusterIP, once known: node Pods then reach
+    /// it by name without any DNS in the parent.
+    pub apiserver_ip: Option<std::net::IpAddr>,
+    /// Names the apiserver is reached by, mapped to `apiserver_ip`.
+    pub apiserver_names: &'a [String],
+    /// A directory of the parent's nodes holding image archives, mounted
+    /// read-only at /var/lib/inception/images so no registry is needed.
+    pub images_dir: Option<&'a str>,
 }
+
+/// Where node Pods find image archives to import at start.
+pub const IMAGES_MOUNT: &str = "/var/lib/inception/images";
 
 fn meta(o: &ClusterObjects, name: &str, role: Option<&str>) -> ObjectMeta {
     let mut l = labels::cluster_labels(o.path);
@@ -294,6 +305,16 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
             ..Volume::default()
         },
     ];
+    if let Some(dir) = o.images_dir {
+        volumes.push(Volume {
+            name: "images".into(),
+            host_path: Some(HostPathVolumeSource {
+                path: dir.into(),
+                type_: Some("Directory".into()),
+            }),
+            ..Volume::default()
+        });
+    }
     let mut mounts = vec![
         mount("modules", "/lib/modules", true),
         mount("containerd", "/var/lib/containerd", false),
@@ -305,6 +326,9 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
         mount("kubeadm", "/etc/inception/kubeadm", true),
         mount("bootstrap", "/etc/inception/bootstrap", true),
     ];
+    if o.images_dir.is_some() {
+        mounts.push(mount("images", IMAGES_MOUNT, true));
+    }
     if control_plane {
         volumes.push(empty_dir("etcd", false));
         mounts.push(mount("etcd", "/var/lib/etcd", false));
@@ -356,6 +380,12 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
+            host_aliases: o.apiserver_ip.map(|ip| {
+                vec![HostAlias {
+                    ip: ip.to_string(),
+                    hostnames: Some(o.apiserver_names.to_vec()),
+                }]
+            }),
             // The node must never act with the parent's credentials.
             automount_service_account_token: Some(false),
             // No parent Service variables leak into the inner cluster.

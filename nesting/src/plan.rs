@@ -27,6 +27,9 @@ pub struct PlanRequest {
     pub cluster_domain: String,
     /// Namespace of the root cluster; `inception-<name>` when `None`.
     pub root_namespace: Option<String>,
+    /// Directory of image archives on the parent's nodes (see
+    /// [`manifests::IMAGES_MOUNT`]); nested levels get the same mount path.
+    pub images_dir: Option<String>,
 }
 
 impl PlanRequest {
@@ -39,6 +42,7 @@ impl PlanRequest {
             parent_domain: "cluster.local".into(),
             cluster_domain: "cluster.local".into(),
             root_namespace: None,
+            images_dir: None,
         }
     }
 }
@@ -69,6 +73,7 @@ pub struct Plan {
     pub image: String,
     pub parent_domain: String,
     pub cluster_domain: String,
+    pub images_dir: Option<String>,
     /// Breadth first: parents before children, level by level.
     pub clusters: Vec<PlannedCluster>,
 }
@@ -156,6 +161,7 @@ impl Plan {
             image: req.image.clone(),
             parent_domain: req.parent_domain.clone(),
             cluster_domain: req.cluster_domain.clone(),
+            images_dir: req.images_dir.clone(),
             clusters,
         })
     }
@@ -252,6 +258,26 @@ impl Plan {
 
     /// Every object of one cluster, to apply into its parent.
     pub fn manifests(&self, c: &PlannedCluster) -> Result<Vec<Manifest>, Error> {
+        self.manifests_with(c, None)
+    }
+
+    /// Names node Pods reach their apiserver by, within the parent.
+    pub fn apiserver_names(&self, c: &PlannedCluster) -> Vec<String> {
+        let host = self.service_host(c);
+        vec![
+            format!("{host}.{}", self.parent_domain_of(c)),
+            host,
+            format!("{}.{}", manifests::SERVICE, c.namespace),
+        ]
+    }
+
+    /// Every object of one cluster, with the apiserver Service's ClusterIP
+    /// (known once the Service exists) mapped to its names in node Pods.
+    pub fn manifests_with(
+        &self,
+        c: &PlannedCluster,
+        apiserver_ip: Option<std::net::IpAddr>,
+    ) -> Result<Vec<Manifest>, Error> {
         let kubeadm = self.kubeadm(c)?;
         let server = format!("https://{}", self.control_plane_endpoint(c));
         let kubeconfig = self.kubeconfig(c, &server, None).to_yaml()?;
@@ -267,6 +293,9 @@ impl Plan {
             kubeadm_init: &kubeadm.init,
             kubeadm_join: &kubeadm.join,
             skip_phases: &SKIP_PHASES.join(","),
+            apiserver_ip,
+            apiserver_names: &self.apiserver_names(c),
+            images_dir: self.images_dir.as_deref(),
         }))
     }
 

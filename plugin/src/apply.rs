@@ -1,6 +1,7 @@
 //! Server-side apply of a cluster's objects into its parent.
 
 use std::fmt::Debug;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures::future::try_join_all;
@@ -13,6 +14,9 @@ use serde::de::DeserializeOwned;
 
 /// Field manager of every object the plugin writes.
 pub const FIELD_MANAGER: &str = "kubectl-inception";
+
+/// How long one apply request may take.
+pub const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER)
@@ -60,8 +64,21 @@ pub fn describe(e: kube::Error, kind: &str, name: &str) -> anyhow::Error {
     }
 }
 
-/// Applies one object.
+/// Applies one object, giving up after [`APPLY_TIMEOUT`].
 pub async fn apply(client: &Client, m: &Manifest) -> Result<()> {
+    tokio::time::timeout(APPLY_TIMEOUT, apply_now(client, m))
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "no answer from the server in {}s while applying {} {}: check the connection and rerun up",
+                APPLY_TIMEOUT.as_secs(),
+                m.kind(),
+                m.name()
+            ))
+        })
+}
+
+async fn apply_now(client: &Client, m: &Manifest) -> Result<()> {
     match m {
         Manifest::Namespace(o) => {
             let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
@@ -99,3 +116,7 @@ pub async fn apply_cluster(client: &Client, objects: &[Manifest]) -> Result<()> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;

@@ -136,6 +136,10 @@ pub struct PlanArgs {
     /// DNS domain of the current cluster [default: found, else cluster.local].
     #[arg(long)]
     pub parent_domain: Option<String>,
+    /// Directory of image archives on the current cluster's nodes, mounted
+    /// into node Pods so they import images instead of pulling them.
+    #[arg(long, value_name = "DIR")]
+    pub images_dir: Option<String>,
     /// DNS domain of every new cluster.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,

@@ -65,6 +65,12 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
     req.parent_domain = parent_domain;
     req.cluster_domain = a.cluster_domain.clone();
     req.root_namespace = global.namespace.clone();
+    if let Some(dir) = &a.images_dir {
+        if !dir.starts_with('/') {
+            bail!("--images-dir {dir:?} must be an absolute path on the nodes");
+        }
+        req.images_dir = Some(dir.clone());
+    }
     Ok(req)
 }
 

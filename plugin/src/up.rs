@@ -6,7 +6,9 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use futures::future::try_join_all;
 use indicatif::MultiProgress;
+use k8s_openapi::api::core::v1::Service;
 use nesting::Plan;
+use nesting::manifests::{Manifest, SERVICE};
 
 use crate::cli::{Global, UpArgs};
 use crate::client;
@@ -31,6 +33,15 @@ fn fold_in(req: &mut nesting::PlanRequest, args: &UpArgs, found: &ParentNetworks
     if let (None, Some(d)) = (&args.plan.parent_domain, &found.dns_domain) {
         req.parent_domain = d.clone();
     }
+}
+
+async fn service_ip(client: &kube::Client, namespace: &str) -> Result<std::net::IpAddr> {
+    let api: kube::Api<Service> = kube::Api::namespaced(client.clone(), namespace);
+    let svc = api.get(SERVICE).await?;
+    svc.spec
+        .and_then(|s| s.cluster_ip)
+        .and_then(|ip| ip.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("Service {namespace}/{SERVICE} has no ClusterIP"))
 }
 
 pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<()> {
@@ -61,9 +72,21 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
         async move {
             let c = &plan.clusters[i];
             let pb = wait::bar(multi, c.path.to_string(), "applying");
-            let objects = plan.manifests(c)?;
-            apply::apply_cluster(client, &objects).await?;
-            pb.finish_with_message(format!("applied {} objects", objects.len()));
+            // Everything but the workloads first: the Service's ClusterIP
+            // then goes into the node Pods' host aliases.
+            let (workloads, base): (Vec<_>, Vec<_>) = plan
+                .manifests(c)?
+                .into_iter()
+                .partition(|m| matches!(m, Manifest::StatefulSet(_) | Manifest::Deployment(_)));
+            apply::apply_cluster(client, &base).await?;
+            let ip = service_ip(client, &c.namespace).await?;
+            let workloads: Vec<Manifest> = plan
+                .manifests_with(c, Some(ip))?
+                .into_iter()
+                .filter(|m| workloads.iter().any(|w| w.kind() == m.kind()))
+                .collect();
+            apply::apply_cluster(client, &workloads).await?;
+            pb.finish_with_message(format!("applied {} objects", base.len() + workloads.len()));
             anyhow::Ok(())
         }
     });
@@ -93,13 +116,26 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
         let waits = level1
             .iter()
             .map(|&i| wait::wait_ready(&cluster.client, &plan.clusters[i], &multi, args.timeout));
-        let times = try_join_all(waits).await?;
-        for (&i, t) in level1.iter().zip(times) {
+        try_join_all(waits).await?;
+        let nodes = level1.iter().map(|&i| {
+            wait::wait_nodes(
+                &cluster.client,
+                &plan,
+                &plan.clusters[i],
+                &multi,
+                args.timeout,
+            )
+        });
+        try_join_all(nodes).await?;
+        let total = started.elapsed();
+        for &i in &level1 {
+            let c = &plan.clusters[i];
             writeln!(
                 out,
-                "cluster {} Ready in {:.1}s",
-                plan.clusters[i].path,
-                t.as_secs_f64()
+                "cluster {} Ready: {} nodes, {:.1}s after apply started",
+                c.path,
+                1 + c.workers,
+                total.as_secs_f64()
             )?;
         }
     }

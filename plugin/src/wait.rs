@@ -154,3 +154,83 @@ pub async fn diagnose(client: &Client, namespace: &str) -> String {
     }
     out
 }
+
+/// A client for a planned cluster, through a tunnel to its control-plane
+/// Pod opened with the parent's client. Drop the handle to close the tunnel.
+pub async fn inner_client(
+    parent: &Client,
+    plan: &nesting::Plan,
+    c: &PlannedCluster,
+) -> Result<(Client, tokio::task::JoinHandle<()>)> {
+    let (addr, task) = crate::kubeconfig_cmd::open_tunnel(
+        parent.clone(),
+        c.namespace.clone(),
+        format!("{CONTROL_PLANE}-0"),
+        nesting::kubeadm::APISERVER_PORT,
+        0,
+    )
+    .await?;
+    let text = plan
+        .kubeconfig(c, &format!("https://{addr}"), None)
+        .to_yaml()?;
+    let kc = kube::config::Kubeconfig::from_yaml(&text)?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await?;
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(30));
+    Ok((Client::try_from(config)?, task))
+}
+
+/// Waits until the inner cluster has all its nodes Ready.
+pub async fn wait_nodes(
+    parent: &Client,
+    plan: &nesting::Plan,
+    c: &PlannedCluster,
+    multi: &MultiProgress,
+    timeout: Duration,
+) -> Result<Duration> {
+    use k8s_openapi::api::core::v1::Node;
+    let start = Instant::now();
+    let want = 1 + c.workers as usize;
+    let pb = bar(multi, c.path.to_string(), &format!("nodes 0/{want} Ready"));
+    let (inner, tunnel) = inner_client(parent, plan, c).await?;
+    let nodes: Api<Node> = Api::all(inner);
+    let result = loop {
+        let ready = match nodes.list(&ListParams::default()).await {
+            Ok(list) => list
+                .items
+                .iter()
+                .filter(|n| {
+                    n.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| {
+                            cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                        })
+                })
+                .count(),
+            Err(e) => {
+                tracing::debug!("listing inner nodes: {e}");
+                0
+            }
+        };
+        pb.set_message(format!("nodes {ready}/{want} Ready"));
+        if ready >= want {
+            pb.finish_with_message(format!("nodes {ready}/{want} Ready"));
+            break Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            pb.abandon();
+            let why = diagnose(parent, &c.namespace).await;
+            break Err(anyhow::anyhow!(
+                "cluster {}: {ready} of {want} nodes Ready after {}s.\n{why}",
+                c.path,
+                timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    tunnel.abort();
+    result
+}

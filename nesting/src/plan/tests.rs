@@ -356,3 +356,48 @@ fn digest_round_trips() {
     assert!("v1.20.2 pods=x services=y".parse::<PlanDigest>().is_err());
     assert!("".parse::<PlanDigest>().is_err());
 }
+
+#[test]
+fn host_aliases_and_images_dir() {
+    let mut r = request(1, 1);
+    r.images_dir = Some("/srv/images".into());
+    let p = Plan::new(&r).unwrap();
+    let c = &p.clusters[0];
+    let plain: Vec<Value> = p
+        .manifests(c)
+        .unwrap()
+        .iter()
+        .map(Manifest::to_value)
+        .collect();
+    let sts = by_kind(&plain, "StatefulSet", "control-plane");
+    assert!(sts["spec"]["template"]["spec"].get("hostAliases").is_none());
+    let ip: std::net::IpAddr = "10.96.0.42".parse().unwrap();
+    let objs: Vec<Value> = p
+        .manifests_with(c, Some(ip))
+        .unwrap()
+        .iter()
+        .map(Manifest::to_value)
+        .collect();
+    for (kind, name) in [("StatefulSet", "control-plane"), ("Deployment", "workers")] {
+        let spec = &by_kind(&objs, kind, name)["spec"]["template"]["spec"];
+        assert_eq!(spec["hostAliases"][0]["ip"], "10.96.0.42");
+        let names = spec["hostAliases"][0]["hostnames"].as_array().unwrap();
+        assert!(names.contains(&Value::from("apiserver.inception-lab.svc")));
+        assert!(names.contains(&Value::from("apiserver.inception-lab.svc.cluster.local")));
+        let vol = spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "images")
+            .unwrap();
+        assert_eq!(vol["hostPath"]["path"], "/srv/images");
+        let m = spec["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "images")
+            .unwrap();
+        assert_eq!(m["mountPath"], "/var/lib/inception/images");
+        assert_eq!(m["readOnly"], true);
+    }
+}
