@@ -48,6 +48,20 @@ pub enum Command {
     Down(DownArgs),
     /// kubectl inception kubeconfig: a kubeconfig for a cluster of a tree.
     Kubeconfig(KubeconfigArgs),
+    /// kubectl inception test: smoke test a cluster (web server behind a NodePort).
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TestArgs {
+    /// Cluster path (lab, lab/0/1).
+    pub path: String,
+    /// Leave the smoke test objects in place.
+    #[arg(long)]
+    pub keep: bool,
+    /// How long the web server may take to be Ready.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -9,6 +9,7 @@ mod kubeconfig_cmd;
 mod live;
 mod output;
 mod plan_cmd;
+mod smoke_cmd;
 mod state;
 mod up;
 mod wait;
@@ -80,6 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Kubeconfig(args) => {
                 kubeconfig_cmd::kubeconfig(&cli.global, args, &mut out).await
             }
+            Command::Test(args) => smoke_cmd::test(&cli.global, args, &mut out).await,
         }
     })
 }

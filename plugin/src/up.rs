@@ -117,15 +117,9 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
             .iter()
             .map(|&i| wait::wait_ready(&cluster.client, &plan.clusters[i], &multi, args.timeout));
         try_join_all(waits).await?;
-        let nodes = level1.iter().map(|&i| {
-            wait::wait_nodes(
-                &cluster.client,
-                &plan,
-                &plan.clusters[i],
-                &multi,
-                args.timeout,
-            )
-        });
+        let nodes = level1
+            .iter()
+            .map(|&i| wait::wait_nodes(&cluster.client, &plan.clusters[i], &multi, args.timeout));
         try_join_all(nodes).await?;
         let total = started.elapsed();
         for &i in &level1 {

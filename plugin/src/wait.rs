@@ -155,25 +155,25 @@ pub async fn diagnose(client: &Client, namespace: &str) -> String {
     out
 }
 
-/// A client for a planned cluster, through a tunnel to its control-plane
-/// Pod opened with the parent's client. Drop the handle to close the tunnel.
+/// A client for the cluster `path` whose objects are in `namespace` of the
+/// parent, through a tunnel to its control-plane Pod opened with the
+/// parent's client. Abort the handle to close the tunnel.
 pub async fn inner_client(
     parent: &Client,
-    plan: &nesting::Plan,
-    c: &PlannedCluster,
+    path: &nesting::ClusterPath,
+    namespace: &str,
 ) -> Result<(Client, tokio::task::JoinHandle<()>)> {
     let (addr, task) = crate::kubeconfig_cmd::open_tunnel(
         parent.clone(),
-        c.namespace.clone(),
+        namespace.to_string(),
         format!("{CONTROL_PLANE}-0"),
         nesting::kubeadm::APISERVER_PORT,
         0,
     )
     .await?;
-    let text = plan
-        .kubeconfig(c, &format!("https://{addr}"), None)
-        .to_yaml()?;
-    let kc = kube::config::Kubeconfig::from_yaml(&text)?;
+    let kc =
+        crate::kubeconfig_cmd::build(parent, path, namespace, &format!("https://{addr}")).await?;
+    let kc = kube::config::Kubeconfig::from_yaml(&kc.to_yaml()?)?;
     let mut config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await?;
@@ -185,7 +185,6 @@ pub async fn inner_client(
 /// Waits until the inner cluster has all its nodes Ready.
 pub async fn wait_nodes(
     parent: &Client,
-    plan: &nesting::Plan,
     c: &PlannedCluster,
     multi: &MultiProgress,
     timeout: Duration,
@@ -194,7 +193,7 @@ pub async fn wait_nodes(
     let start = Instant::now();
     let want = 1 + c.workers as usize;
     let pb = bar(multi, c.path.to_string(), &format!("nodes 0/{want} Ready"));
-    let (inner, tunnel) = inner_client(parent, plan, c).await?;
+    let (inner, tunnel) = inner_client(parent, &c.path, &c.namespace).await?;
     let nodes: Api<Node> = Api::all(inner);
     let result = loop {
         let ready = match nodes.list(&ListParams::default()).await {
