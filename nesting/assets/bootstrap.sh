@@ -29,8 +29,49 @@ render() { # kubeadm config with the token filled in, readable by root only
   echo "/run/kubeadm-$1"
 }
 
+# Pod networking of this cluster: a bridge on each node for its podCIDR, and
+# a route to every other node's podCIDR through that node (node Pods share
+# the parent's network, so one hop reaches them).
+network() {
+  kc=/etc/kubernetes/kubelet.conf
+  node=$(hostname | tr 'A-Z' 'a-z')
+  conf=/etc/cni/net.d/10-inception.conflist
+  mkdir -p /etc/cni/net.d
+  while :; do
+    if [ ! -s "$conf" ]; then
+      cidr=$(kubectl --kubeconfig "$kc" get node "$node" -o 'jsonpath={.spec.podCIDR}' 2>/dev/null || true)
+      if [ -n "$cidr" ]; then
+        cat >"$conf.tmp" <<CNI
+{
+  "cniVersion": "0.4.0",
+  "name": "inception",
+  "plugins": [
+    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$cidr"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+CNI
+        mv "$conf.tmp" "$conf"
+        log "pod network $cidr on node $node"
+      fi
+    fi
+    kubectl --kubeconfig "$kc" get nodes -o 'jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} {.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' 2>/dev/null |
+      while read -r name cidr ip; do
+        [ "$name" = "$node" ] || [ -z "$cidr" ] || [ -z "$ip" ] && continue
+        ip route replace "$cidr" via "$ip" 2>/dev/null || true
+      done
+    sleep 3
+  done
+}
+
+start_network() {
+  network </dev/null >>/var/log/inception-network.log 2>&1 &
+}
+
 if [ -s /etc/kubernetes/kubelet.conf ]; then
   log "already bootstrapped: kubelet.conf exists"
+  start_network
   exit 0
 fi
 
@@ -65,3 +106,5 @@ worker)
   exit 2
   ;;
 esac
+
+start_network

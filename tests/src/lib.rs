@@ -28,14 +28,24 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// The lab without a node: API objects only, nothing runs.
     pub fn get() -> Lab {
-        let kubeconfig = PathBuf::from(required("INCEPTION_LAB_KUBECONFIG"));
+        Lab::load("INCEPTION_LAB_KUBECONFIG", "INCEPTION_LAB_ENV")
+    }
+
+    /// The lab with a real node (containerd + kubelet on this machine).
+    pub fn with_node() -> Lab {
+        Lab::load("INCEPTION_NODE_LAB_KUBECONFIG", "INCEPTION_NODE_LAB_ENV")
+    }
+
+    fn load(kubeconfig_var: &str, env_var: &str) -> Lab {
+        let kubeconfig = PathBuf::from(required(kubeconfig_var));
         assert!(
             kubeconfig.exists(),
             "lab kubeconfig {} is missing",
             kubeconfig.display()
         );
-        let env = required("INCEPTION_LAB_ENV");
+        let env = required(env_var);
         let text =
             std::fs::read_to_string(&env).unwrap_or_else(|e| panic!("cannot read {env}: {e}"));
         let facts = text
