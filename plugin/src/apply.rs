@@ -70,9 +70,10 @@ pub async fn apply(client: &Client, m: &Manifest) -> Result<()> {
         .await
         .unwrap_or_else(|_| {
             Err(anyhow::anyhow!(
-                "no answer from the server in {}s while applying {} {}: check the connection and rerun up",
+                "no answer from the server in {}s while applying {} {}{}: check the connection and rerun up",
                 APPLY_TIMEOUT.as_secs(),
                 m.kind(),
+                m.meta().namespace.as_deref().map(|ns| format!("{ns}/")).unwrap_or_default(),
                 m.name()
             ))
         })

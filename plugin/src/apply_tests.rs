@@ -331,7 +331,12 @@ async fn silent_server_times_out_in_virtual_time() {
     let real = std::time::Instant::now();
     let virt = tokio::time::Instant::now();
 
-    let err = apply(&client, &m).await.unwrap_err();
+    // The guard matters only if `apply` had no deadline of its own: the
+    // test then fails, in virtual time too, instead of hanging.
+    let err = tokio::time::timeout(APPLY_TIMEOUT * 2, apply(&client, &m))
+        .await
+        .expect("apply never gave up")
+        .unwrap_err();
 
     let waited = virt.elapsed();
     assert!(waited >= APPLY_TIMEOUT, "gave up after {waited:?}");
@@ -415,7 +420,7 @@ async fn cluster_stops_before_workloads_when_configuration_fails() {
     let ns = namespace(&objects);
     let pki = expected_path(&pick(&objects, "Secret", PKI_SECRET));
     let (client, handle) = fake_client();
-    let server = cluster_server(handle, &[1, 5], Some(pki.clone()));
+    let server = cluster_server(handle, &[1, 6], Some(pki.clone()));
 
     let err = apply_cluster(&client, &objects).await.unwrap_err();
     drop(client);
@@ -435,14 +440,14 @@ async fn cluster_stops_before_workloads_when_configuration_fails() {
             .any(|p| p.contains("statefulsets") || p.contains("deployments")),
         "workloads applied after a failed stage: {paths:#?}"
     );
-    assert_eq!(seen.len(), 6, "{paths:#?}");
+    assert_eq!(seen.len(), 7, "{paths:#?}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn cluster_applies_every_object_once_in_stages() {
     let objects = objects();
     let (client, handle) = fake_client();
-    let server = cluster_server(handle, &[1, 5, 2], None);
+    let server = cluster_server(handle, &[1, 6, 2], None);
 
     apply_cluster(&client, &objects).await.unwrap();
     drop(client);
