@@ -18,7 +18,8 @@ pub const TOKEN_PLACEHOLDER: &str = "@BOOTSTRAP_TOKEN@";
 pub const APISERVER_PORT: u16 = 6443;
 
 /// Phases the bootstrap script skips: preflight (images without crictl fail
-/// it even with every error ignored) and CoreDNS (no registry to pull from
+/// it even with every error ignored, and kubeadm refuses `ignorePreflightErrors:
+/// [all]` in a config file) and CoreDNS (no registry to pull from
 /// in offline setups; the plugin installs DNS itself where images exist).
 pub const SKIP_PHASES: &[&str] = &["preflight", "addon/coredns"];
 
@@ -81,7 +82,6 @@ fn node_registration(input: &KubeadmInput, control_plane: bool) -> Value {
     let mut reg = json!({
         "criSocket": cri_socket(input.version),
         "kubeletExtraArgs": args(api, &[("node-labels", input.node_labels)]),
-        "ignorePreflightErrors": ["all"],
     });
     if control_plane && input.schedulable_control_plane {
         reg["taints"] = json!([]);

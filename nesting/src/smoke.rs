@@ -61,6 +61,7 @@ pub fn deployment(image: &str, replicas: i32) -> Deployment {
                 }),
                 spec: Some(PodSpec {
                     automount_service_account_token: Some(false),
+                    termination_grace_period_seconds: Some(1),
                     containers: vec![Container {
                         name: NAME.into(),
                         image: Some(image.into()),

@@ -70,6 +70,19 @@ async fn run(
     let start = Instant::now();
     let pp = PatchParams::apply(apply::FIELD_MANAGER);
     let nss: Api<Namespace> = Api::all(inner.clone());
+    // A previous run's namespace may still be going away.
+    while let Some(ns) = nss.get_opt(smoke::NAMESPACE).await? {
+        if ns.metadata.deletion_timestamp.is_none() {
+            break;
+        }
+        if start.elapsed() > timeout {
+            bail!(
+                "namespace {} of an earlier smoke test is still terminating in cluster {path}",
+                smoke::NAMESPACE
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     nss.patch(smoke::NAMESPACE, &pp, &Patch::Apply(&smoke::namespace()))
         .await
         .with_context(|| {
@@ -140,52 +153,28 @@ async fn run(
     }
     // Every node answers on the NodePort: try them in order, directly when
     // this machine routes to the node Pods, else through the parent's API.
+    // kube-proxy holds the port open before its rules are in place, so an
+    // early try may get an empty answer: try again until the timeout.
     let mut last = anyhow!("the cluster has no nodes");
-    for n in nodes.list(&ListParams::default()).await?.items {
-        let name = n.metadata.name.clone().unwrap_or_default();
-        let Some(ip) = n
-            .status
-            .and_then(|s| s.addresses)
-            .and_then(|a| a.into_iter().find(|a| a.type_ == "InternalIP"))
-            .and_then(|a| a.address.parse::<std::net::IpAddr>().ok())
-        else {
-            continue;
-        };
-        let addr = SocketAddr::new(ip, port as u16);
-        if let Ok(Ok(conn)) =
-            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await
-        {
-            match http_get(conn).await {
-                Ok(r) if smoke::answered(&r) => return Ok((name, port, "direct", start.elapsed())),
-                Ok(r) => {
-                    last = anyhow!(
-                        "node {name} answered: {}",
-                        r.lines().next().unwrap_or_default()
-                    )
-                }
-                Err(e) => last = e,
-            }
-            continue;
-        }
-        // Through the parent: the node Pod with that IP, port-forwarded.
-        let pods: Api<Pod> = Api::namespaced(parent.clone(), ns);
-        let pod = pods
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .find(|p| p.status.as_ref().and_then(|s| s.pod_ip.as_deref()) == Some(&ip.to_string()));
-        let Some(pod) = pod.and_then(|p| p.metadata.name) else {
-            continue;
-        };
-        match pods.portforward(&pod, &[port as u16]).await {
-            Ok(mut pf) => {
-                let stream = pf
-                    .take_stream(port as u16)
-                    .ok_or_else(|| anyhow!("port-forward gave no stream"))?;
-                match http_get(stream).await {
+    while start.elapsed() < timeout {
+        for n in nodes.list(&ListParams::default()).await?.items {
+            let name = n.metadata.name.clone().unwrap_or_default();
+            let Some(ip) = n
+                .status
+                .and_then(|s| s.addresses)
+                .and_then(|a| a.into_iter().find(|a| a.type_ == "InternalIP"))
+                .and_then(|a| a.address.parse::<std::net::IpAddr>().ok())
+            else {
+                continue;
+            };
+            let addr = SocketAddr::new(ip, port as u16);
+            if let Ok(Ok(conn)) =
+                tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+                    .await
+            {
+                match http_get(conn).await {
                     Ok(r) if smoke::answered(&r) => {
-                        return Ok((name, port, "through a port-forward", start.elapsed()));
+                        return Ok((name, port, "direct", start.elapsed()));
                     }
                     Ok(r) => {
                         last = anyhow!(
@@ -195,9 +184,43 @@ async fn run(
                     }
                     Err(e) => last = e,
                 }
+                continue;
             }
-            Err(e) => last = anyhow!("port-forward to {pod}: {e}"),
+            // Through the parent: the node Pod with that IP, port-forwarded.
+            let pods: Api<Pod> = Api::namespaced(parent.clone(), ns);
+            let pod = pods
+                .list(&ListParams::default())
+                .await?
+                .items
+                .into_iter()
+                .find(|p| {
+                    p.status.as_ref().and_then(|s| s.pod_ip.as_deref()) == Some(&ip.to_string())
+                });
+            let Some(pod) = pod.and_then(|p| p.metadata.name) else {
+                continue;
+            };
+            match pods.portforward(&pod, &[port as u16]).await {
+                Ok(mut pf) => {
+                    let stream = pf
+                        .take_stream(port as u16)
+                        .ok_or_else(|| anyhow!("port-forward gave no stream"))?;
+                    match http_get(stream).await {
+                        Ok(r) if smoke::answered(&r) => {
+                            return Ok((name, port, "through a port-forward", start.elapsed()));
+                        }
+                        Ok(r) => {
+                            last = anyhow!(
+                                "node {name} answered: {}",
+                                r.lines().next().unwrap_or_default()
+                            )
+                        }
+                        Err(e) => last = e,
+                    }
+                }
+                Err(e) => last = anyhow!("port-forward to {pod}: {e}"),
+            }
         }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Err(last.context(format!(
         "no node of cluster {path} answered on NodePort {port}"

@@ -1,0 +1,156 @@
+//! A level that really boots: `up` on the lab with a node returns when the
+//! inner control plane and worker are Ready; the inner API answers from this
+//! machine; the smoke test passes; `down` leaves nothing on the node.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use inception_tests::Lab;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Api;
+use kube::api::ListParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+fn sh(cmd: &str) -> String {
+    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn a_level_boots_answers_and_goes_away() {
+    let lab = Lab::with_node();
+    let images = lab.fact("LAB_IMAGES_DIR").to_string();
+    lab.ok(&["down", "boot"]);
+    let out = lab.ok(&[
+        "up",
+        "boot",
+        "--workers",
+        "1",
+        "--kubernetes-version",
+        "v1.20.2",
+        "--image",
+        "localhost/kubectl-inception/node:v1.20.2",
+        "--images-dir",
+        &images,
+        "--timeout",
+        "5m",
+    ]);
+    assert!(out.contains("cluster boot Ready: 2 nodes"), "{out}");
+
+    // The node Pods run without a ServiceAccount token.
+    let parent = lab.client().await;
+    let pods: Api<Pod> = Api::namespaced(parent.clone(), "inception-boot");
+    let node_pods = pods.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(node_pods.len(), 2);
+    let uids: Vec<String> = node_pods
+        .iter()
+        .map(|p| p.metadata.uid.clone().unwrap())
+        .collect();
+    for p in &node_pods {
+        let c = &p.spec.as_ref().unwrap().containers[0];
+        let mounts = c.volume_mounts.clone().unwrap_or_default();
+        assert!(
+            mounts
+                .iter()
+                .all(|m| !m.mount_path.contains("serviceaccount")),
+            "token mounted in {:?}",
+            p.metadata.name
+        );
+    }
+
+    // The inner API from this machine, through the kubeconfig's tunnel.
+    let dir = std::env::temp_dir().join(format!("inception-boot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("boot.kubeconfig");
+    let mut tunnel = Command::new(&lab.bin)
+        .args(["kubeconfig", "boot", "--write", file.to_str().unwrap()])
+        .env("KUBECONFIG", &lab.kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !file.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "kubeconfig not written"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kc = Kubeconfig::read_from(&file).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let inner = kube::Client::try_from(config).unwrap();
+    let nodes: Api<Node> = Api::all(inner.clone());
+    let list = nodes
+        .list(&ListParams::default())
+        .await
+        .expect("the inner apiserver answers through the tunnel");
+    assert_eq!(list.items.len(), 2);
+    // Node pod CIDRs lie inside the planned pod CIDR.
+    let tree: serde_json::Value = serde_json::from_str(&lab.ok(&["tree", "-o", "json"])).unwrap();
+    let planned: ipnet::IpNet = tree["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["path"] == "boot")
+        .unwrap()["podCIDR"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for n in &list.items {
+        let cidr: ipnet::IpNet = n
+            .spec
+            .as_ref()
+            .unwrap()
+            .pod_cidr
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(planned.contains(&cidr), "{cidr} outside {planned}");
+    }
+    tunnel.kill().unwrap();
+    let _ = tunnel.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // The seed's smoke test.
+    let out = lab.ok(&["test", "boot"]);
+    assert!(out.contains("smoke test passed on cluster boot"), "{out}");
+
+    // Down leaves nothing on the node: no Pods, mounts or rules of the cluster.
+    lab.ok(&["down", "boot"]);
+    let start = Instant::now();
+    loop {
+        let mounts = sh("cat /proc/self/mountinfo");
+        let left: Vec<&String> = uids
+            .iter()
+            .filter(|u| mounts.contains(u.as_str()))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "mounts of deleted node Pods left: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let rules = sh("iptables-save 2>/dev/null; iptables-legacy-save 2>/dev/null");
+    assert!(
+        !rules.contains("inception-boot"),
+        "iptables rules of the cluster left"
+    );
+    let sock = lab.fact("LAB_CONTAINERD_SOCKET");
+    let containers = sh(&format!("ctr -a {sock} -n k8s.io containers ls 2>&1"));
+    let tasks = sh(&format!("ctr -a {sock} -n k8s.io tasks ls 2>&1"));
+    for u in &uids {
+        assert!(
+            !containers.contains(u.as_str()) && !tasks.contains(u.as_str()),
+            "containers of {u} left"
+        );
+    }
+    assert!(lab.ok(&["tree"]).contains("no inception clusters"));
+}
