@@ -69,10 +69,19 @@ start_network() {
   network </dev/null >>/var/log/inception-network.log 2>&1 &
 }
 
-if [ -s /etc/kubernetes/kubelet.conf ]; then
-  log "already bootstrapped: kubelet.conf exists"
-  start_network
+# Written once kubeadm succeeded: /etc/kubernetes outlives container
+# restarts (an emptyDir), so a restarted node keeps its state.
+done_mark=/etc/kubernetes/.inception-bootstrapped
+if [ -e "$done_mark" ]; then
+  log "already bootstrapped"
+  touch "$done_mark"
+start_network
   exit 0
+fi
+# An earlier attempt failed half way: start clean.
+if [ -e /etc/kubernetes/kubelet.conf ] || [ -d /etc/kubernetes/manifests ]; then
+  log "resetting a failed earlier attempt"
+  kubeadm reset -f >/dev/null 2>&1 || true
 fi
 
 case "$role" in
@@ -107,4 +116,5 @@ worker)
   ;;
 esac
 
+touch "$done_mark"
 start_network
