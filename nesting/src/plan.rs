@@ -295,7 +295,15 @@ impl Plan {
             skip_phases: &SKIP_PHASES.join(","),
             apiserver_ip,
             apiserver_names: &self.apiserver_names(c),
-            images_dir: self.images_dir.as_deref(),
+            // Deeper levels find the archives where their parent's node
+            // Pods have them mounted.
+            images_dir: self.images_dir.as_deref().map(|d| {
+                if c.parent.is_some() {
+                    manifests::IMAGES_MOUNT
+                } else {
+                    d
+                }
+            }),
         }))
     }
 

@@ -40,6 +40,31 @@ pub async fn find_namespace(client: &Client, path: &ClusterPath) -> Result<Strin
     }
 }
 
+/// The client of the cluster holding `path`'s objects, and their namespace
+/// there: for `lab/0/1`, tunnels through `lab` and `lab/0` from the current
+/// context. Keep the returned handles: aborting them closes the tunnels.
+pub async fn reach(
+    root: &Client,
+    path: &ClusterPath,
+) -> Result<(Client, String, Vec<tokio::task::JoinHandle<()>>)> {
+    let mut client = root.clone();
+    let mut tunnels = Vec::new();
+    let mut at = ClusterPath::root(&path.tree);
+    for &i in &path.indexes {
+        let ns = find_namespace(&client, &at)
+            .await
+            .with_context(|| format!("on the way to {path}"))?;
+        let (inner, tunnel) = crate::wait::inner_client(&client, &at, &ns)
+            .await
+            .with_context(|| format!("cannot reach cluster {at} on the way to {path}"))?;
+        client = inner;
+        tunnels.push(tunnel);
+        at = at.child(i);
+    }
+    let ns = find_namespace(&client, path).await?;
+    Ok((client, ns, tunnels))
+}
+
 /// Admin kubeconfig for the cluster in `namespace`, reaching it at `server`.
 pub async fn build(
     client: &Client,
@@ -128,8 +153,8 @@ pub async fn kubeconfig(
     out: &mut impl Write,
 ) -> Result<()> {
     let path: ClusterPath = args.path.parse()?;
-    let cluster = client::connect(global).await?;
-    let ns = find_namespace(&cluster.client, &path).await?;
+    let root = client::connect(global).await?;
+    let (parent, ns, _tunnels) = reach(&root.client, &path).await?;
     let emit = |kc: &Kubeconfig, out: &mut dyn Write| -> Result<()> {
         let text = kc.to_yaml()?;
         match &args.write {
@@ -143,19 +168,13 @@ pub async fn kubeconfig(
     };
     if args.internal {
         let server = format!("https://{SERVICE}.{ns}.svc:{APISERVER_PORT}");
-        let kc = build(&cluster.client, &path, &ns, &server).await?;
+        let kc = build(&parent, &path, &ns, &server).await?;
         return emit(&kc, out);
     }
     let pod = format!("{CONTROL_PLANE}-0");
-    let (addr, task) = open_tunnel(
-        cluster.client.clone(),
-        ns.clone(),
-        pod,
-        APISERVER_PORT,
-        args.port,
-    )
-    .await?;
-    let kc = build(&cluster.client, &path, &ns, &format!("https://{addr}")).await?;
+    let (addr, task) =
+        open_tunnel(parent.clone(), ns.clone(), pod, APISERVER_PORT, args.port).await?;
+    let kc = build(&parent, &path, &ns, &format!("https://{addr}")).await?;
     emit(&kc, out)?;
     out.flush()?;
     eprintln!(

@@ -38,11 +38,11 @@ async fn node_image(parent: &Client, ns: &str) -> Result<String> {
 
 pub async fn test(global: &Global, args: &TestArgs, out: &mut impl Write) -> Result<()> {
     let path: ClusterPath = args.path.parse()?;
-    let parent = client::connect(global).await?;
-    let ns = kubeconfig_cmd::find_namespace(&parent.client, &path).await?;
-    let image = node_image(&parent.client, &ns).await?;
-    let (inner, tunnel) = wait::inner_client(&parent.client, &path, &ns).await?;
-    let result = run(&parent.client, &inner, &path, &ns, &image, args.timeout).await;
+    let root = client::connect(global).await?;
+    let (parent, ns, _tunnels) = kubeconfig_cmd::reach(&root.client, &path).await?;
+    let image = node_image(&parent, &ns).await?;
+    let (inner, tunnel) = wait::inner_client(&parent, &path, &ns).await?;
+    let result = run(&parent, &inner, &path, &ns, &image, args.timeout).await;
     if !args.keep {
         let nss: Api<Namespace> = Api::all(inner.clone());
         let _ = nss

@@ -53,50 +53,79 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
     let found = discover::discover(&cluster.client).await;
     fold_in(&mut req, args, &found);
     let mut plan = Plan::new(&req)?;
-
-    let level1 = plan.level(1);
-    // Check every level-1 cluster before writing anything.
-    let mut existed = Vec::new();
-    for &i in &level1 {
-        let mut c = plan.clusters[i].clone();
-        existed.push(state::reconcile(&cluster.client, &plan, &mut c).await?);
-        plan.clusters[i] = c;
+    if plan.depth() > 1 && !args.wait {
+        bail!(
+            "--depth {} needs --wait: each level is created through the API of the level above, once that one is Ready",
+            plan.depth()
+        );
     }
 
     let multi = MultiProgress::new();
     let started = Instant::now();
-    let applies = level1.iter().map(|&i| {
-        let plan = &plan;
-        let client = &cluster.client;
-        let multi = &multi;
+    let mut lines = Vec::new();
+    let level1 = plan.level(1);
+    build(
+        cluster.client.clone(),
+        &mut plan,
+        level1,
+        args,
+        &multi,
+        started,
+        &mut lines,
+    )
+    .await?;
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    Ok(())
+}
+
+/// Brings up the clusters `kids` (siblings) inside the cluster `parent`
+/// reaches, then, once they are Ready, their children inside each of them.
+async fn build(
+    parent: kube::Client,
+    plan: &mut Plan,
+    kids: Vec<usize>,
+    args: &UpArgs,
+    multi: &MultiProgress,
+    started: Instant,
+    lines: &mut Vec<String>,
+) -> Result<()> {
+    // Check every sibling before writing anything.
+    let mut existed = Vec::new();
+    for &i in &kids {
+        let mut c = plan.clusters[i].clone();
+        existed.push(state::reconcile(&parent, plan, &mut c).await?);
+        plan.clusters[i] = c;
+    }
+    let plan_ref: &Plan = plan;
+    let applies = kids.iter().map(|&i| {
+        let parent = &parent;
         async move {
-            let c = &plan.clusters[i];
+            let c = &plan_ref.clusters[i];
             let pb = wait::bar(multi, c.path.to_string(), "applying");
             // Everything but the workloads first: the Service's ClusterIP
             // then goes into the node Pods' host aliases.
-            let (workloads, base): (Vec<_>, Vec<_>) = plan
+            let (workloads, base): (Vec<_>, Vec<_>) = plan_ref
                 .manifests(c)?
                 .into_iter()
                 .partition(|m| matches!(m, Manifest::StatefulSet(_) | Manifest::Deployment(_)));
-            apply::apply_cluster(client, &base).await?;
-            let ip = service_ip(client, &c.namespace).await?;
-            let workloads: Vec<Manifest> = plan
+            apply::apply_cluster(parent, &base).await?;
+            let ip = service_ip(parent, &c.namespace).await?;
+            let workloads: Vec<Manifest> = plan_ref
                 .manifests_with(c, Some(ip))?
                 .into_iter()
                 .filter(|m| workloads.iter().any(|w| w.kind() == m.kind()))
                 .collect();
-            apply::apply_cluster(client, &workloads).await?;
+            apply::apply_cluster(parent, &workloads).await?;
             pb.finish_with_message(format!("applied {} objects", base.len() + workloads.len()));
             anyhow::Ok(())
         }
     });
     try_join_all(applies).await?;
-    let applied = started.elapsed();
-
-    for (&i, existed) in level1.iter().zip(&existed) {
-        let c = &plan.clusters[i];
-        writeln!(
-            out,
+    for (&i, existed) in kids.iter().zip(&existed) {
+        let c = &plan_ref.clusters[i];
+        lines.push(format!(
             "cluster {} {} in namespace {} (pods {}, services {}, {})",
             c.path,
             if *existed {
@@ -107,43 +136,43 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
             c.namespace,
             c.networks.pod_cidr,
             c.networks.service_cidr,
-            plan.version
-        )?;
+            plan_ref.version
+        ));
     }
-    tracing::info!(ms = applied.as_millis() as u64, "applied level 1");
-
-    if args.wait {
-        let waits = level1
-            .iter()
-            .map(|&i| wait::wait_ready(&cluster.client, &plan.clusters[i], &multi, args.timeout));
-        try_join_all(waits).await?;
-        let nodes = level1
-            .iter()
-            .map(|&i| wait::wait_nodes(&cluster.client, &plan.clusters[i], &multi, args.timeout));
-        try_join_all(nodes).await?;
-        let total = started.elapsed();
-        for &i in &level1 {
-            let c = &plan.clusters[i];
-            writeln!(
-                out,
-                "cluster {} Ready: {} nodes, {:.1}s after apply started",
-                c.path,
-                1 + c.workers,
-                total.as_secs_f64()
-            )?;
+    if !args.wait {
+        return Ok(());
+    }
+    let waits = kids
+        .iter()
+        .map(|&i| wait::wait_ready(&parent, &plan_ref.clusters[i], multi, args.timeout));
+    try_join_all(waits).await?;
+    let nodes = kids
+        .iter()
+        .map(|&i| wait::wait_nodes(&parent, &plan_ref.clusters[i], multi, args.timeout));
+    try_join_all(nodes).await?;
+    for &i in &kids {
+        let c = &plan_ref.clusters[i];
+        lines.push(format!(
+            "cluster {} Ready: {} nodes, {:.1}s after up started",
+            c.path,
+            1 + c.workers,
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    // One level down, through each new cluster's own API.
+    for i in kids {
+        let children = plan.clusters[i].children.clone();
+        if children.is_empty() {
+            continue;
         }
-    }
-    if plan.depth() > 1 {
-        bail!(
-            "--depth {}: level 1 was {}, but creating the levels below it is not supported yet. \
-             Deeper levels are created only once level 1 is Ready, through its own API",
-            plan.depth(),
-            if args.wait {
-                "created and is Ready"
-            } else {
-                "applied (not waited for)"
-            }
+        let (path, ns) = (
+            plan.clusters[i].path.clone(),
+            plan.clusters[i].namespace.clone(),
         );
+        let (inner, tunnel) = wait::inner_client(&parent, &path, &ns).await?;
+        let result = Box::pin(build(inner, plan, children, args, multi, started, lines)).await;
+        tunnel.abort();
+        result?;
     }
     Ok(())
 }

@@ -401,3 +401,29 @@ fn host_aliases_and_images_dir() {
         assert_eq!(m["readOnly"], true);
     }
 }
+
+#[test]
+fn deeper_levels_mount_the_images_their_parent_has() {
+    let mut r = request(2, 1);
+    r.images_dir = Some("/srv/images".into());
+    let p = Plan::new(&r).unwrap();
+    let path_of = |i: usize| {
+        let objs: Vec<Value> = p
+            .manifests(&p.clusters[i])
+            .unwrap()
+            .iter()
+            .map(Manifest::to_value)
+            .collect();
+        let spec = &by_kind(&objs, "StatefulSet", "control-plane")["spec"]["template"]["spec"];
+        let vol = spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "images")
+            .unwrap()
+            .clone();
+        vol["hostPath"]["path"].as_str().unwrap().to_string()
+    };
+    assert_eq!(path_of(0), "/srv/images");
+    assert_eq!(path_of(1), crate::manifests::IMAGES_MOUNT);
+}

@@ -1,0 +1,118 @@
+//! Two levels: a cluster inside a cluster inside the lab, reached from this
+//! machine through a chain of tunnels, and removed with one `down`.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use inception_tests::Lab;
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use kube::Api;
+use kube::api::ListParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+#[tokio::test]
+async fn two_levels_boot_and_are_reached_from_here() {
+    let lab = Lab::with_node();
+    let images = lab.fact("LAB_IMAGES_DIR").to_string();
+    lab.ok(&["down", "deep"]);
+    let out = lab.ok(&[
+        "up",
+        "deep",
+        "--depth",
+        "2",
+        "--workers",
+        "1",
+        "--kubernetes-version",
+        "v1.20.2",
+        "--image",
+        "localhost/kubectl-inception/node:v1.20.2",
+        "--images-dir",
+        &images,
+        "--timeout",
+        "5m",
+    ]);
+    assert!(out.contains("cluster deep Ready: 2 nodes"), "{out}");
+    assert!(out.contains("cluster deep/0 Ready: 2 nodes"), "{out}");
+    let plan: serde_json::Value = serde_json::from_str(&lab.ok(&[
+        "tree",
+        "--plan",
+        "deep",
+        "--depth",
+        "2",
+        "--parent-service-cidr",
+        lab.fact("LAB_SERVICE_CIDR"),
+        "--parent-pod-cidr",
+        lab.fact("LAB_POD_CIDR"),
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let level2: ipnet::IpNet = plan[0]["children"][0]["podCIDR"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let level1: ipnet::IpNet = plan[0]["podCIDR"].as_str().unwrap().parse().unwrap();
+    let lab_pods: ipnet::IpNet = lab.fact("LAB_POD_CIDR").parse().unwrap();
+    for other in [level1, lab_pods] {
+        assert!(
+            !other.contains(&level2.network()) && !level2.contains(&other.network()),
+            "{level2} overlaps {other}"
+        );
+    }
+
+    // Level 2's apiserver from this machine, through level 1.
+    let dir = std::env::temp_dir().join(format!("inception-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("deep0.kubeconfig");
+    let mut tunnel = Command::new(&lab.bin)
+        .args(["kubeconfig", "deep/0", "--write", file.to_str().unwrap()])
+        .env("KUBECONFIG", &lab.kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !file.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "kubeconfig deep/0 not written"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let kc = Kubeconfig::read_from(&file).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let inner = kube::Client::try_from(config).unwrap();
+    let nodes = Api::<Node>::all(inner)
+        .list(&ListParams::default())
+        .await
+        .expect("level 2 answers");
+    assert_eq!(nodes.items.len(), 2);
+    for n in &nodes.items {
+        let cidr: ipnet::IpNet = n
+            .spec
+            .as_ref()
+            .unwrap()
+            .pod_cidr
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            level2.contains(&cidr),
+            "node {:?} has {cidr}, outside {level2}",
+            n.metadata.name
+        );
+    }
+    tunnel.kill().unwrap();
+    let _ = tunnel.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // One down removes both levels: the top namespace takes level 2 with it.
+    lab.ok(&["down", "deep"]);
+    let ns: Api<Namespace> = Api::all(lab.client().await);
+    assert!(ns.get_opt("inception-deep").await.unwrap().is_none());
+    assert!(lab.ok(&["tree"]).contains("no inception clusters"));
+}
