@@ -110,3 +110,54 @@ impl Lab {
         kube::Client::try_from(config).unwrap()
     }
 }
+
+/// A `kubectl-inception kubeconfig PATH` process keeping its tunnel open;
+/// killed on drop.
+pub struct Tunnel {
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Lab {
+    /// A client for cluster `path`, reached from this machine through the
+    /// plugin's tunnel; keep the `Tunnel` while using the client.
+    pub async fn inner_client(&self, path: &str) -> (kube::Client, Tunnel) {
+        use std::time::{Duration, Instant};
+        let dir = std::env::temp_dir().join(format!(
+            "inception-{}-{}",
+            path.replace('/', "-"),
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("kubeconfig");
+        let child = Command::new(&self.bin)
+            .args(["kubeconfig", path, "--write", file.to_str().unwrap()])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let tunnel = Tunnel { child, dir };
+        let start = Instant::now();
+        while !file.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "kubeconfig {path} not written"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let kc = Kubeconfig::read_from(&file).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        (kube::Client::try_from(config).unwrap(), tunnel)
+    }
+}

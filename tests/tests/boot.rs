@@ -2,14 +2,13 @@
 //! inner control plane and worker are Ready; the inner API answers from this
 //! machine; the smoke test passes; `down` leaves nothing on the node.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use inception_tests::Lab;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use kube::api::ListParams;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 
 fn sh(cmd: &str) -> String {
     let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
@@ -59,29 +58,7 @@ async fn a_level_boots_answers_and_goes_away() {
     }
 
     // The inner API from this machine, through the kubeconfig's tunnel.
-    let dir = std::env::temp_dir().join(format!("inception-boot-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("boot.kubeconfig");
-    let mut tunnel = Command::new(&lab.bin)
-        .args(["kubeconfig", "boot", "--write", file.to_str().unwrap()])
-        .env("KUBECONFIG", &lab.kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !file.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "kubeconfig not written"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let kc = Kubeconfig::read_from(&file).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let inner = kube::Client::try_from(config).unwrap();
+    let (inner, tunnel) = lab.inner_client("boot").await;
     let nodes: Api<Node> = Api::all(inner.clone());
     let list = nodes
         .list(&ListParams::default())
@@ -112,9 +89,7 @@ async fn a_level_boots_answers_and_goes_away() {
             .unwrap();
         assert!(planned.contains(&cidr), "{cidr} outside {planned}");
     }
-    tunnel.kill().unwrap();
-    let _ = tunnel.wait();
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(tunnel);
 
     // The seed's smoke test.
     let out = lab.ok(&["test", "boot"]);

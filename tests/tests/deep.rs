@@ -1,14 +1,10 @@
 //! Two levels: a cluster inside a cluster inside the lab, reached from this
 //! machine through a chain of tunnels, and removed with one `down`.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use inception_tests::Lab;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::Api;
 use kube::api::ListParams;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 
 #[tokio::test]
 async fn two_levels_boot_and_are_reached_from_here() {
@@ -62,29 +58,7 @@ async fn two_levels_boot_and_are_reached_from_here() {
     }
 
     // Level 2's apiserver from this machine, through level 1.
-    let dir = std::env::temp_dir().join(format!("inception-deep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("deep0.kubeconfig");
-    let mut tunnel = Command::new(&lab.bin)
-        .args(["kubeconfig", "deep/0", "--write", file.to_str().unwrap()])
-        .env("KUBECONFIG", &lab.kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !file.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "kubeconfig deep/0 not written"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let kc = Kubeconfig::read_from(&file).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let inner = kube::Client::try_from(config).unwrap();
+    let (inner, tunnel) = lab.inner_client("deep/0").await;
     let nodes = Api::<Node>::all(inner)
         .list(&ListParams::default())
         .await
@@ -106,9 +80,7 @@ async fn two_levels_boot_and_are_reached_from_here() {
             n.metadata.name
         );
     }
-    tunnel.kill().unwrap();
-    let _ = tunnel.wait();
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(tunnel);
 
     // One down removes both levels: the top namespace takes level 2 with it.
     lab.ok(&["down", "deep"]);
