@@ -72,6 +72,25 @@ impl Lab {
             .unwrap_or_else(|| panic!("lab.env has no {key}"))
     }
 
+    /// `up NAME ARGS...` on the lab with a node: its release, its node image
+    /// and its image archives, waiting up to 5 minutes a level.
+    pub fn up_booting(&self, name: &str, args: &[&str]) -> String {
+        let version = self.fact("LAB_K8S_VERSION").to_string();
+        let image = format!("localhost/kubectl-inception/node:{version}");
+        let images = self.fact("LAB_IMAGES_DIR").to_string();
+        let mut all = vec![
+            "up",
+            name,
+            "--kubernetes-version",
+            &version,
+            "--image",
+            &image,
+        ];
+        all.extend_from_slice(&["--images-dir", &images, "--timeout", "5m"]);
+        all.extend_from_slice(args);
+        self.ok(&all)
+    }
+
     /// Runs the plugin against the lab.
     pub fn run(&self, args: &[&str]) -> Output {
         Command::new(&self.bin)

@@ -18,22 +18,8 @@ fn sh(cmd: &str) -> String {
 #[tokio::test]
 async fn a_level_boots_answers_and_goes_away() {
     let lab = Lab::with_node();
-    let images = lab.fact("LAB_IMAGES_DIR").to_string();
     lab.ok(&["down", "boot"]);
-    let out = lab.ok(&[
-        "up",
-        "boot",
-        "--workers",
-        "1",
-        "--kubernetes-version",
-        "v1.20.2",
-        "--image",
-        "localhost/kubectl-inception/node:v1.20.2",
-        "--images-dir",
-        &images,
-        "--timeout",
-        "5m",
-    ]);
+    let out = lab.up_booting("boot", &["--workers", "1"]);
     assert!(out.contains("cluster boot Ready: 2 nodes"), "{out}");
 
     // The node Pods run without a ServiceAccount token.

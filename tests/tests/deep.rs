@@ -9,24 +9,8 @@ use kube::api::ListParams;
 #[tokio::test]
 async fn two_levels_boot_and_are_reached_from_here() {
     let lab = Lab::with_node();
-    let images = lab.fact("LAB_IMAGES_DIR").to_string();
     lab.ok(&["down", "deep"]);
-    let out = lab.ok(&[
-        "up",
-        "deep",
-        "--depth",
-        "2",
-        "--workers",
-        "1",
-        "--kubernetes-version",
-        "v1.20.2",
-        "--image",
-        "localhost/kubectl-inception/node:v1.20.2",
-        "--images-dir",
-        &images,
-        "--timeout",
-        "5m",
-    ]);
+    let out = lab.up_booting("deep", &["--depth", "2", "--workers", "1"]);
     assert!(out.contains("cluster deep Ready: 2 nodes"), "{out}");
     assert!(out.contains("cluster deep/0 Ready: 2 nodes"), "{out}");
     let plan: serde_json::Value = serde_json::from_str(&lab.ok(&[
