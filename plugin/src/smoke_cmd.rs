@@ -27,6 +27,19 @@ async fn http_get<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> Result<String>
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// Asks node `name` over `s`; fine only for a 200 with the smoke body.
+async fn ask<S: AsyncRead + AsyncWrite + Unpin>(s: S, name: &str) -> Result<()> {
+    let r = http_get(s).await?;
+    if smoke::answered(&r) {
+        Ok(())
+    } else {
+        bail!(
+            "node {name} answered: {}",
+            r.lines().next().unwrap_or_default()
+        )
+    }
+}
+
 async fn node_image(parent: &Client, ns: &str) -> Result<String> {
     let sts: Api<StatefulSet> = Api::namespaced(parent.clone(), ns);
     let s = sts.get(CONTROL_PLANE).await?;
@@ -172,16 +185,8 @@ async fn run(
                 tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
                     .await
             {
-                match http_get(conn).await {
-                    Ok(r) if smoke::answered(&r) => {
-                        return Ok((name, port, "direct", start.elapsed()));
-                    }
-                    Ok(r) => {
-                        last = anyhow!(
-                            "node {name} answered: {}",
-                            r.lines().next().unwrap_or_default()
-                        )
-                    }
+                match ask(conn, &name).await {
+                    Ok(()) => return Ok((name, port, "direct", start.elapsed())),
                     Err(e) => last = e,
                 }
                 continue;
@@ -204,15 +209,9 @@ async fn run(
                     let stream = pf
                         .take_stream(port as u16)
                         .ok_or_else(|| anyhow!("port-forward gave no stream"))?;
-                    match http_get(stream).await {
-                        Ok(r) if smoke::answered(&r) => {
+                    match ask(stream, &name).await {
+                        Ok(()) => {
                             return Ok((name, port, "through a port-forward", start.elapsed()));
-                        }
-                        Ok(r) => {
-                            last = anyhow!(
-                                "node {name} answered: {}",
-                                r.lines().next().unwrap_or_default()
-                            )
                         }
                         Err(e) => last = e,
                     }

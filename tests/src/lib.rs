@@ -180,3 +180,11 @@ impl Lab {
         (kube::Client::try_from(config).unwrap(), tunnel)
     }
 }
+
+/// A node's pod CIDR; panics when it has none.
+pub fn pod_cidr(n: &k8s_openapi::api::core::v1::Node) -> ipnet::IpNet {
+    let text = n.spec.as_ref().and_then(|s| s.pod_cidr.as_deref());
+    text.unwrap_or_else(|| panic!("node {:?} has no podCIDR", n.metadata.name))
+        .parse()
+        .unwrap()
+}

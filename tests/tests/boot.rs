@@ -64,15 +64,7 @@ async fn a_level_boots_answers_and_goes_away() {
         .parse()
         .unwrap();
     for n in &list.items {
-        let cidr: ipnet::IpNet = n
-            .spec
-            .as_ref()
-            .unwrap()
-            .pod_cidr
-            .as_deref()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let cidr = inception_tests::pod_cidr(n);
         assert!(planned.contains(&cidr), "{cidr} outside {planned}");
     }
     drop(tunnel);

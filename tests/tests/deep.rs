@@ -49,15 +49,7 @@ async fn two_levels_boot_and_are_reached_from_here() {
         .expect("level 2 answers");
     assert_eq!(nodes.items.len(), 2);
     for n in &nodes.items {
-        let cidr: ipnet::IpNet = n
-            .spec
-            .as_ref()
-            .unwrap()
-            .pod_cidr
-            .as_deref()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let cidr = inception_tests::pod_cidr(n);
         assert!(
             level2.contains(&cidr),
             "node {:?} has {cidr}, outside {level2}",
