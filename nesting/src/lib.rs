@@ -11,6 +11,7 @@ pub mod labels;
 pub mod manifests;
 pub mod pki;
 pub mod plan;
+pub mod record;
 pub mod smoke;
 pub mod tree;
 pub mod version;

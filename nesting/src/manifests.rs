@@ -29,6 +29,8 @@ use crate::tree::ClusterPath;
 pub const SERVICE: &str = "apiserver";
 pub const CONTROL_PLANE: &str = "control-plane";
 pub const WORKERS: &str = "workers";
+/// Name of the container in every node Pod.
+pub const NODE_CONTAINER: &str = "node";
 pub const PKI_SECRET: &str = "pki";
 pub const TOKEN_SECRET: &str = "bootstrap-token";
 pub const KUBECONFIG_SECRET: &str = "kubeconfig";
@@ -392,7 +394,7 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
             enable_service_links: Some(false),
             termination_grace_period_seconds: Some(30),
             containers: vec![Container {
-                name: "node".into(),
+                name: NODE_CONTAINER.into(),
                 image: Some(o.image.into()),
                 image_pull_policy: Some("IfNotPresent".into()),
                 // The image's entrypoint starts containerd and kubelet, then

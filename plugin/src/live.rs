@@ -1,19 +1,24 @@
-//! `tree` against the current context: what exists, found by labels.
+//! `tree` against the current context: what exists, found by labels in
+//! each cluster, walked down through each cluster's own API.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
 use anyhow::Result;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use kube::Api;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
+use kube::api::ListParams;
+use kube::{Api, Client};
 use nesting::ClusterPath;
 use nesting::manifests::{CONTROL_PLANE, WORKERS};
 use nesting::plan::PlanDigest;
+use nesting::record::{self, LevelRecord};
 use serde::Serialize;
 
-use crate::cli::{Global, TreeFormat};
+use crate::cli::{Global, TreeArgs, TreeFormat};
 use crate::discover::{self, ParentNetworks};
-use crate::{client, output, state};
+use crate::{client, output, state, wait};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,8 +35,15 @@ pub struct LiveCluster {
     pub control_plane: String,
     /// Ready worker Pods / wanted.
     pub workers: String,
+    /// Ready inner nodes / all inner nodes, when the cluster answered.
+    pub nodes: Option<String>,
     pub age: String,
     pub deleting: bool,
+    /// `yes`, or why the cluster's API could not be reached from here.
+    pub reachable: String,
+    /// The cluster's own record of its place in the tree, when found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<LevelRecord>,
     pub children: Vec<LiveCluster>,
 }
 
@@ -60,103 +72,233 @@ fn age(ts: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Str
     }
 }
 
-pub async fn tree(global: &Global, format: TreeFormat, out: &mut impl Write) -> Result<()> {
+/// How long a cluster may take to answer before it shows as unreachable.
+const REACH_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub async fn tree(global: &Global, args: &TreeArgs, out: &mut impl Write) -> Result<()> {
     let cluster = client::connect(global).await?;
-    let selector = nesting::labels::all_selector();
-    let (parent, namespaces) = tokio::join!(
-        discover::discover(&cluster.client),
-        state::namespaces(&cluster.client, &selector)
-    );
-    let mut flat: Vec<(ClusterPath, LiveCluster)> = Vec::new();
-    for ns in namespaces? {
-        let Some(path) = state::path_of(&ns) else {
-            continue;
-        };
-        let name = ns.metadata.name.clone().unwrap_or_default();
-        let digest = state::digest_of(&ns).and_then(|d| d.parse::<PlanDigest>().ok());
-        let sts: Api<StatefulSet> = Api::namespaced(cluster.client.clone(), &name);
-        let deploy: Api<Deployment> = Api::namespaced(cluster.client.clone(), &name);
-        let (s, d) = tokio::join!(sts.get_opt(CONTROL_PLANE), deploy.get_opt(WORKERS));
-        let s = s.ok().flatten();
-        let d = d.ok().flatten();
-        flat.push((
-            path.clone(),
-            LiveCluster {
-                path: path.to_string(),
-                depth: path.depth(),
-                namespace: name,
-                version: digest.as_ref().map(|d| d.version.to_string()),
-                pod_cidr: digest.as_ref().map(|d| d.pod_cidr.to_string()),
-                service_cidr: digest.as_ref().map(|d| d.service_cidr.to_string()),
-                control_plane: ratio(
-                    s.as_ref()
-                        .and_then(|s| s.status.as_ref())
-                        .and_then(|s| s.ready_replicas),
-                    s.as_ref()
-                        .and_then(|s| s.spec.as_ref())
-                        .and_then(|s| s.replicas),
-                ),
-                workers: ratio(
-                    d.as_ref()
-                        .and_then(|d| d.status.as_ref())
-                        .and_then(|s| s.ready_replicas),
-                    d.as_ref()
-                        .and_then(|d| d.spec.as_ref())
-                        .and_then(|s| s.replicas),
-                ),
-                age: age(ns.metadata.creation_timestamp.as_ref()),
-                deleting: ns.metadata.deletion_timestamp.is_some(),
-                children: Vec::new(),
-            },
-        ));
+    if !args.watch {
+        let view = snapshot(&cluster).await?;
+        return render(&view, args.output, out);
     }
-    // Hang each cluster below its parent, deepest first, when the parent is here.
-    let mut map: BTreeMap<ClusterPath, LiveCluster> = flat.into_iter().collect();
+    let tty = std::io::stdout().is_terminal();
+    loop {
+        let view = snapshot(&cluster).await?;
+        let mut buf = Vec::new();
+        render(&view, args.output, &mut buf)?;
+        if tty && args.output == TreeFormat::Table {
+            // Clear the screen, then draw the tree.
+            out.write_all(b"\x1b[2J\x1b[H")?;
+        } else if args.output == TreeFormat::Yaml {
+            out.write_all(b"---\n")?;
+        }
+        out.write_all(&buf)?;
+        if args.output == TreeFormat::Table {
+            writeln!(
+                out,
+                "\nrefreshed {} (every {}s, Ctrl-C stops)",
+                jiff::Timestamp::now().strftime("%H:%M:%S"),
+                args.interval.as_secs_f64()
+            )?;
+        }
+        out.flush()?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(args.interval) => {}
+        }
+    }
+}
+
+fn render(view: &LiveTree, format: TreeFormat, out: &mut impl Write) -> Result<()> {
+    match format {
+        TreeFormat::Json => output::json(view, out),
+        TreeFormat::Yaml => output::yaml(view, out),
+        TreeFormat::Table => table(view, out),
+    }
+}
+
+/// The whole live tree, walked from the current context through each
+/// cluster's API.
+async fn snapshot(cluster: &client::Cluster) -> Result<LiveTree> {
+    let (parent, clusters) = tokio::join!(
+        discover::discover(&cluster.client),
+        walk(cluster.client.clone(), None)
+    );
+    Ok(LiveTree {
+        context: cluster.context.clone(),
+        server: cluster.server.clone(),
+        parent,
+        clusters: clusters?,
+    })
+}
+
+/// The clusters whose node Pods run in the cluster `client` reaches
+/// (`here`: its path, `None` for the current context), with their subtrees.
+fn walk(
+    client: Client,
+    here: Option<ClusterPath>,
+) -> futures::future::BoxFuture<'static, Result<Vec<LiveCluster>>> {
+    Box::pin(async move {
+        let namespaces = state::namespaces(&client, &nesting::labels::all_selector()).await?;
+        let found = namespaces.into_iter().filter_map(|ns| {
+            let path = state::path_of(&ns)?;
+            // In a cluster of the tree, only its own children belong here.
+            let belongs = here
+                .as_ref()
+                .is_none_or(|h| path.parent().as_ref() == Some(h));
+            belongs.then_some((path, ns))
+        });
+        let mut clusters =
+            futures::future::join_all(found.map(|(path, ns)| look(client.clone(), path, ns))).await;
+        clusters.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(hang(clusters))
+    })
+}
+
+/// Hangs clusters found in one context below their parents found there
+/// too (clusters of several depths in the current context, as left by an
+/// interrupted run or `gc` material).
+fn hang(flat: Vec<LiveCluster>) -> Vec<LiveCluster> {
+    let mut map: BTreeMap<ClusterPath, LiveCluster> = flat
+        .into_iter()
+        .filter_map(|c| Some((c.path.parse().ok()?, c)))
+        .collect();
     let mut paths: Vec<ClusterPath> = map.keys().cloned().collect();
     paths.sort_by_key(|p| std::cmp::Reverse(p.depth()));
     for p in paths {
         let Some(pp) = p.parent().filter(|pp| map.contains_key(pp)) else {
             continue;
         };
-        let child = map.remove(&p);
-        if let (Some(child), Some(parent)) = (child, map.get_mut(&pp)) {
+        if let Some(child) = map.remove(&p)
+            && let Some(parent) = map.get_mut(&pp)
+        {
             parent.children.push(child);
         }
     }
-    let view = LiveTree {
-        context: cluster.context,
-        server: cluster.server,
-        parent,
-        clusters: map.into_values().collect(),
+    map.into_values().collect()
+}
+
+/// One cluster: its objects in the parent, then its own API and children.
+async fn look(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
+    let name = ns.metadata.name.clone().unwrap_or_default();
+    let digest = state::digest_of(&ns).and_then(|d| d.parse::<PlanDigest>().ok());
+    let sts: Api<StatefulSet> = Api::namespaced(parent.clone(), &name);
+    let deploy: Api<Deployment> = Api::namespaced(parent.clone(), &name);
+    let (s, d) = tokio::join!(sts.get_opt(CONTROL_PLANE), deploy.get_opt(WORKERS));
+    let s = s.ok().flatten();
+    let d = d.ok().flatten();
+    let cp_ready = s
+        .as_ref()
+        .and_then(|s| s.status.as_ref())
+        .and_then(|s| s.ready_replicas);
+    let deleting = ns.metadata.deletion_timestamp.is_some();
+    let mut c = LiveCluster {
+        path: path.to_string(),
+        depth: path.depth(),
+        namespace: name.clone(),
+        version: digest.as_ref().map(|d| d.version.to_string()),
+        pod_cidr: digest.as_ref().map(|d| d.pod_cidr.to_string()),
+        service_cidr: digest.as_ref().map(|d| d.service_cidr.to_string()),
+        control_plane: ratio(
+            cp_ready,
+            s.as_ref()
+                .and_then(|s| s.spec.as_ref())
+                .and_then(|s| s.replicas),
+        ),
+        workers: ratio(
+            d.as_ref()
+                .and_then(|d| d.status.as_ref())
+                .and_then(|s| s.ready_replicas),
+            d.as_ref()
+                .and_then(|d| d.spec.as_ref())
+                .and_then(|s| s.replicas),
+        ),
+        nodes: None,
+        age: age(ns.metadata.creation_timestamp.as_ref()),
+        deleting,
+        reachable: String::new(),
+        record: None,
+        children: Vec::new(),
     };
-    match format {
-        TreeFormat::Json => output::json(&view, out),
-        TreeFormat::Yaml => output::yaml(&view, out),
-        TreeFormat::Table => table(&view, out),
+    if deleting {
+        c.reachable = "no: being deleted".into();
+        return c;
     }
+    if cp_ready.unwrap_or(0) < 1 {
+        c.reachable = "no: control plane not Ready".into();
+        return c;
+    }
+    let inside = async {
+        let (inner, tunnel) = wait::inner_client(&parent, &path, &name).await?;
+        let res = async {
+            let nodes: Api<Node> = Api::all(inner.clone());
+            let records: Api<ConfigMap> = Api::namespaced(inner.clone(), record::NAMESPACE);
+            let lp = ListParams::default();
+            let (version, nodes, rec) = tokio::join!(
+                inner.apiserver_version(),
+                nodes.list(&lp),
+                records.get_opt(record::NAME)
+            );
+            let (version, nodes) = (version?, nodes?);
+            let rec = rec
+                .ok()
+                .flatten()
+                .and_then(|cm| LevelRecord::from_config_map(&cm).ok().flatten());
+            let children = walk(inner.clone(), Some(path.clone())).await?;
+            anyhow::Ok((version, nodes.items, rec, children))
+        }
+        .await;
+        tunnel.abort();
+        res
+    };
+    match tokio::time::timeout(REACH_TIMEOUT, inside).await {
+        Ok(Ok((version, nodes, rec, children))) => {
+            c.reachable = "yes".into();
+            c.version = Some(version.git_version);
+            c.nodes = Some(format!("{}/{}", wait::ready_nodes(&nodes), nodes.len()));
+            c.record = rec;
+            c.children = children;
+        }
+        Ok(Err(e)) => c.reachable = format!("no: {e:#}"),
+        Err(_) => c.reachable = format!("no: no answer in {}s", REACH_TIMEOUT.as_secs()),
+    }
+    c
 }
 
 fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
-    fn rows(c: &LiveCluster, acc: &mut Vec<[String; 8]>) {
+    fn rows(c: &LiveCluster, acc: &mut Vec<[String; 9]>, notes: &mut Vec<String>) {
         let dash = || "-".to_string();
+        let reach = match c.reachable.strip_prefix("no: ") {
+            Some(why) => {
+                notes.push(format!("{}: {why}", c.path));
+                "no".to_string()
+            }
+            None => c.reachable.clone(),
+        };
         acc.push([
-            c.path.clone(),
+            format!(
+                "{}{}",
+                "  ".repeat(c.depth.saturating_sub(1) as usize),
+                c.path
+            ),
             c.namespace.clone(),
             c.version.clone().unwrap_or_else(dash),
             c.pod_cidr.clone().unwrap_or_else(dash),
             c.service_cidr.clone().unwrap_or_else(dash),
-            c.control_plane.clone(),
+            c.nodes.clone().unwrap_or_else(dash),
             if c.deleting {
                 "deleting".into()
             } else {
-                c.workers.clone()
+                format!("{} {}", c.control_plane, c.workers)
             },
             c.age.clone(),
+            reach,
         ]);
         for ch in &c.children {
-            rows(ch, acc);
+            rows(ch, acc, notes);
         }
     }
+    let mut notes = Vec::new();
     if view.clusters.is_empty() {
         writeln!(out, "no inception clusters in context {}", view.context)?;
     } else {
@@ -167,16 +309,20 @@ fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
                 "VERSION",
                 "POD CIDR",
                 "SERVICE CIDR",
-                "CONTROL PLANE",
-                "WORKERS",
+                "NODES",
+                "POD CP/WORKERS",
                 "AGE",
+                "REACHABLE",
             ]
             .map(String::from),
         ];
         for c in &view.clusters {
-            rows(c, &mut t);
+            rows(c, &mut t, &mut notes);
         }
         output::print_table(&t, out)?;
+    }
+    for n in &notes {
+        writeln!(out, "  unreachable {n}")?;
     }
     writeln!(out)?;
     let list = |f: &[discover::Found]| {

@@ -2,42 +2,49 @@
 //! Service in the cluster, answered over HTTP from this machine.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{AttachParams, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
-use nesting::manifests::CONTROL_PLANE;
+use nesting::manifests::{CONTROL_PLANE, NODE_CONTAINER};
 use nesting::{ClusterPath, smoke};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::cli::{Global, TestArgs};
 use crate::{apply, client, kubeconfig_cmd, wait};
 
-async fn http_get<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> Result<String> {
-    s.write_all(b"GET / HTTP/1.0\r\nHost: smoke\r\n\r\n")
-        .await?;
+/// Runs an HTTP GET to `ip:port` inside node Pod `pod` (socat is in the
+/// node image) and returns the answer.
+async fn ask_from_pod(pods: &Api<Pod>, pod: &str, ip: &str, port: u16) -> Result<String> {
+    let ip: std::net::IpAddr = ip
+        .parse()
+        .map_err(|_| anyhow!("node address {ip:?} is not an IP"))?;
+    let target = match ip {
+        std::net::IpAddr::V4(v4) => format!("TCP:{v4}:{port}"),
+        std::net::IpAddr::V6(v6) => format!("TCP6:[{v6}]:{port}"),
+    };
+    let cmd = format!(
+        "printf 'GET / HTTP/1.0\\r\\nHost: smoke\\r\\n\\r\\n' | socat -t 5 -T 10 - {target}"
+    );
+    let ap = AttachParams::default()
+        .container(NODE_CONTAINER)
+        .stdin(false)
+        .stdout(true)
+        .stderr(false);
+    let mut proc = pods.exec(pod, ["sh", "-c", cmd.as_str()], &ap).await?;
+    let mut stdout = proc
+        .stdout()
+        .ok_or_else(|| anyhow!("exec in {pod} gave no stdout"))?;
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+    tokio::time::timeout(Duration::from_secs(15), stdout.read_to_end(&mut buf))
         .await
-        .map_err(|_| anyhow!("no HTTP answer in 10 s"))??;
+        .map_err(|_| anyhow!("no HTTP answer in 15 s"))??;
+    drop(stdout);
+    let _ = proc.join().await;
     Ok(String::from_utf8_lossy(&buf).into_owned())
-}
-
-/// Asks node `name` over `s`; fine only for a 200 with the smoke body.
-async fn ask<S: AsyncRead + AsyncWrite + Unpin>(s: S, name: &str) -> Result<()> {
-    let r = http_get(s).await?;
-    if smoke::answered(&r) {
-        Ok(())
-    } else {
-        bail!(
-            "node {name} answered: {}",
-            r.lines().next().unwrap_or_default()
-        )
-    }
 }
 
 async fn node_image(parent: &Client, ns: &str) -> Result<String> {
@@ -79,7 +86,7 @@ async fn run(
     ns: &str,
     image: &str,
     timeout: Duration,
-) -> Result<(String, i32, &'static str, Duration)> {
+) -> Result<(String, i32, String, Duration)> {
     let start = Instant::now();
     let pp = PatchParams::apply(apply::FIELD_MANAGER);
     let nss: Api<Namespace> = Api::all(inner.clone());
@@ -164,59 +171,51 @@ async fn run(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // Every node answers on the NodePort: try them in order, directly when
-    // this machine routes to the node Pods, else through the parent's API.
+    // Every node answers on the NodePort. Each node's address is asked
+    // from inside another node Pod (the node's own when it is alone),
+    // through the parent's API: nothing here connects to cluster addresses
+    // itself, as those may not be routed on this machine.
     // kube-proxy holds the port open before its rules are in place, so an
     // early try may get an empty answer: try again until the timeout.
+    let pods: Api<Pod> = Api::namespaced(parent.clone(), ns);
     let mut last = anyhow!("the cluster has no nodes");
     while start.elapsed() < timeout {
+        let node_pods: Vec<(String, String)> = pods
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter_map(|p| Some((p.status?.pod_ip?, p.metadata.name?)))
+            .collect();
         for n in nodes.list(&ListParams::default()).await?.items {
             let name = n.metadata.name.clone().unwrap_or_default();
             let Some(ip) = n
                 .status
                 .and_then(|s| s.addresses)
                 .and_then(|a| a.into_iter().find(|a| a.type_ == "InternalIP"))
-                .and_then(|a| a.address.parse::<std::net::IpAddr>().ok())
+                .map(|a| a.address)
             else {
                 continue;
             };
-            let addr = SocketAddr::new(ip, port as u16);
-            if let Ok(Ok(conn)) =
-                tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-                    .await
-            {
-                match ask(conn, &name).await {
-                    Ok(()) => return Ok((name, port, "direct", start.elapsed())),
-                    Err(e) => last = e,
-                }
-                continue;
-            }
-            // Through the parent: the node Pod with that IP, port-forwarded.
-            let pods: Api<Pod> = Api::namespaced(parent.clone(), ns);
-            let pod = pods
-                .list(&ListParams::default())
-                .await?
-                .items
-                .into_iter()
-                .find(|p| {
-                    p.status.as_ref().and_then(|s| s.pod_ip.as_deref()) == Some(&ip.to_string())
-                });
-            let Some(pod) = pod.and_then(|p| p.metadata.name) else {
+            let from = node_pods
+                .iter()
+                .find(|(pod_ip, _)| *pod_ip != ip)
+                .or_else(|| node_pods.first());
+            let Some((_, from)) = from else {
                 continue;
             };
-            match pods.portforward(&pod, &[port as u16]).await {
-                Ok(mut pf) => {
-                    let stream = pf
-                        .take_stream(port as u16)
-                        .ok_or_else(|| anyhow!("port-forward gave no stream"))?;
-                    match ask(stream, &name).await {
-                        Ok(()) => {
-                            return Ok((name, port, "through a port-forward", start.elapsed()));
-                        }
-                        Err(e) => last = e,
-                    }
+            match ask_from_pod(&pods, from, &ip, port as u16).await {
+                Ok(r) if smoke::answered(&r) => {
+                    let how = format!("asked from node Pod {from}");
+                    return Ok((name, port, how, start.elapsed()));
                 }
-                Err(e) => last = anyhow!("port-forward to {pod}: {e}"),
+                Ok(r) => {
+                    last = anyhow!(
+                        "node {name} answered: {}",
+                        r.lines().next().unwrap_or("nothing")
+                    )
+                }
+                Err(e) => last = e.context(format!("cannot ask {ip}:{port} from Pod {from}")),
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

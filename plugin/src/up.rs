@@ -1,4 +1,5 @@
-//! `up`: plan, check against what exists, apply level 1, wait.
+//! `up`: plan, check against what exists, then each cluster: apply, wait,
+//! record, and on to its children through its own API.
 
 use std::io::Write;
 use std::time::Instant;
@@ -6,9 +7,11 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use futures::future::try_join_all;
 use indicatif::MultiProgress;
-use k8s_openapi::api::core::v1::Service;
-use nesting::Plan;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
 use nesting::manifests::{Manifest, SERVICE};
+use nesting::{Plan, PlannedCluster, record};
 
 use crate::cli::{Global, UpArgs};
 use crate::client;
@@ -52,7 +55,7 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
     let cluster = client::connect(global).await?;
     let found = discover::discover(&cluster.client).await;
     fold_in(&mut req, args, &found);
-    let mut plan = Plan::new(&req)?;
+    let plan = Plan::new(&req)?;
     if plan.depth() > 1 && !args.wait {
         bail!(
             "--depth {} needs --wait: each level is created through the API of the level above, once that one is Ready",
@@ -60,75 +63,70 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
         );
     }
 
-    let multi = MultiProgress::new();
-    let started = Instant::now();
-    let mut lines = Vec::new();
-    let level1 = plan.level(1);
-    build(
-        cluster.client.clone(),
-        &mut plan,
-        level1,
+    let run = Run {
+        plan: &plan,
         args,
-        &multi,
-        started,
-        &mut lines,
-    )
-    .await?;
-    for l in lines {
+        multi: MultiProgress::new(),
+        started: Instant::now(),
+    };
+    let done = build(&run, cluster.client.clone(), plan.level(1)).await?;
+    for l in summary(&plan, &done, args.wait) {
         writeln!(out, "{l}")?;
+    }
+    if args.wait {
+        writeln!(
+            out,
+            "tree {} Ready in {:.1}s: `kubectl inception tree` shows it, `kubectl inception connect PATH` reaches any cluster",
+            plan.clusters[0].path.tree,
+            run.started.elapsed().as_secs_f64()
+        )?;
     }
     Ok(())
 }
 
-/// Brings up the clusters `kids` (siblings) inside the cluster `parent`
-/// reaches, then, once they are Ready, their children inside each of them.
-async fn build(
-    parent: kube::Client,
-    plan: &mut Plan,
-    kids: Vec<usize>,
-    args: &UpArgs,
-    multi: &MultiProgress,
+/// What one `up` shares between its clusters.
+struct Run<'a> {
+    plan: &'a Plan,
+    args: &'a UpArgs,
+    multi: MultiProgress,
     started: Instant,
-    lines: &mut Vec<String>,
-) -> Result<()> {
-    // Check every sibling before writing anything.
-    let mut existed = Vec::new();
-    for &i in &kids {
-        let mut c = plan.clusters[i].clone();
-        existed.push(state::reconcile(&parent, plan, &mut c).await?);
-        plan.clusters[i] = c;
+}
+
+/// How one cluster went, in seconds since `up` started.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub path: String,
+    pub existed: bool,
+    pub objects: usize,
+    /// When this cluster's apply started and ended.
+    pub apply: (f64, f64),
+    /// When its node Pods were Ready.
+    pub pods_ready: Option<f64>,
+    /// When all its inner nodes were Ready.
+    pub nodes_ready: Option<f64>,
+}
+
+impl Outcome {
+    /// Seconds from the start of this cluster's apply to all its nodes Ready.
+    pub fn boot(&self) -> Option<f64> {
+        self.nodes_ready.map(|r| r - self.apply.0)
     }
-    let plan_ref: &Plan = plan;
-    let applies = kids.iter().map(|&i| {
-        let parent = &parent;
-        async move {
-            let c = &plan_ref.clusters[i];
-            let pb = wait::bar(multi, c.path.to_string(), "applying");
-            // Everything but the workloads first: the Service's ClusterIP
-            // then goes into the node Pods' host aliases.
-            let (workloads, base): (Vec<_>, Vec<_>) = plan_ref
-                .manifests(c)?
-                .into_iter()
-                .partition(|m| matches!(m, Manifest::StatefulSet(_) | Manifest::Deployment(_)));
-            apply::apply_cluster(parent, &base).await?;
-            let ip = service_ip(parent, &c.namespace).await?;
-            let workloads: Vec<Manifest> = plan_ref
-                .manifests_with(c, Some(ip))?
-                .into_iter()
-                .filter(|m| workloads.iter().any(|w| w.kind() == m.kind()))
-                .collect();
-            apply::apply_cluster(parent, &workloads).await?;
-            pb.finish_with_message(format!("applied {} objects", base.len() + workloads.len()));
-            anyhow::Ok(())
-        }
-    });
-    try_join_all(applies).await?;
-    for (&i, existed) in kids.iter().zip(&existed) {
-        let c = &plan_ref.clusters[i];
+}
+
+fn summary(plan: &Plan, done: &[Outcome], waited: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    for o in done {
+        let Some(c) = plan.find(
+            &o.path
+                .parse()
+                .unwrap_or_else(|_| plan.clusters[0].path.clone()),
+        ) else {
+            continue;
+        };
         lines.push(format!(
             "cluster {} {} in namespace {} (pods {}, services {}, {})",
             c.path,
-            if *existed {
+            if o.existed {
                 "unchanged or updated"
             } else {
                 "created"
@@ -136,43 +134,140 @@ async fn build(
             c.namespace,
             c.networks.pod_cidr,
             c.networks.service_cidr,
-            plan_ref.version
+            plan.version
         ));
     }
-    if !args.wait {
-        return Ok(());
-    }
-    let waits = kids
-        .iter()
-        .map(|&i| wait::wait_ready(&parent, &plan_ref.clusters[i], multi, args.timeout));
-    try_join_all(waits).await?;
-    let nodes = kids
-        .iter()
-        .map(|&i| wait::wait_nodes(&parent, &plan_ref.clusters[i], multi, args.timeout));
-    try_join_all(nodes).await?;
-    for &i in &kids {
-        let c = &plan_ref.clusters[i];
-        lines.push(format!(
-            "cluster {} Ready: {} nodes, {:.1}s after up started",
-            c.path,
-            1 + c.workers,
-            started.elapsed().as_secs_f64()
-        ));
-    }
-    // One level down, through each new cluster's own API.
-    for i in kids {
-        let children = plan.clusters[i].children.clone();
-        if children.is_empty() {
-            continue;
+    if waited {
+        for o in done {
+            let (Some(pods), Some(nodes), Some(boot)) = (o.pods_ready, o.nodes_ready, o.boot())
+            else {
+                continue;
+            };
+            let want = plan
+                .find(
+                    &o.path
+                        .parse()
+                        .unwrap_or_else(|_| plan.clusters[0].path.clone()),
+                )
+                .map(|c| 1 + c.workers)
+                .unwrap_or(0);
+            lines.push(format!(
+                "cluster {} Ready: {want} nodes, {nodes:.1}s after up started (boot {boot:.1}s: apply {:.1}s, node Pods {:.1}s, nodes {:.1}s)",
+                o.path,
+                o.apply.1 - o.apply.0,
+                pods - o.apply.1,
+                nodes - pods,
+            ));
         }
-        let (path, ns) = (
-            plan.clusters[i].path.clone(),
-            plan.clusters[i].namespace.clone(),
-        );
-        let (inner, tunnel) = wait::inner_client(&parent, &path, &ns).await?;
-        let result = Box::pin(build(inner, plan, children, args, multi, started, lines)).await;
-        tunnel.abort();
-        result?;
     }
+    lines
+}
+
+/// Brings up the sibling clusters `kids` inside the cluster `parent`
+/// reaches; each one then goes on with its own children as soon as it is
+/// Ready, whatever its siblings are doing.
+async fn build(run: &Run<'_>, parent: Client, kids: Vec<usize>) -> Result<Vec<Outcome>> {
+    // Check every sibling before writing anything.
+    let mut mine = Vec::new();
+    for &i in &kids {
+        let mut c = run.plan.clusters[i].clone();
+        let existed = state::reconcile(&parent, run.plan, &mut c).await?;
+        mine.push((c, existed));
+    }
+    let subtrees = mine
+        .into_iter()
+        .map(|(c, existed)| Box::pin(one(run, &parent, c, existed)));
+    Ok(try_join_all(subtrees)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+fn secs(run: &Run<'_>) -> f64 {
+    run.started.elapsed().as_secs_f64()
+}
+
+/// One cluster: apply, wait for its Pods and nodes, record it inside
+/// itself, then its children through its own API.
+async fn one(
+    run: &Run<'_>,
+    parent: &Client,
+    c: PlannedCluster,
+    existed: bool,
+) -> Result<Vec<Outcome>> {
+    let plan = run.plan;
+    let pb = wait::bar(&run.multi, c.path.to_string(), "applying");
+    let mut o = Outcome {
+        path: c.path.to_string(),
+        existed,
+        apply: (secs(run), 0.0),
+        ..Outcome::default()
+    };
+    // Everything but the workloads first: the Service's ClusterIP then
+    // goes into the node Pods' host aliases.
+    let (workloads, base): (Vec<_>, Vec<_>) = plan
+        .manifests(&c)?
+        .into_iter()
+        .partition(|m| matches!(m, Manifest::StatefulSet(_) | Manifest::Deployment(_)));
+    apply::apply_cluster(parent, &base).await?;
+    let ip = service_ip(parent, &c.namespace).await?;
+    let workloads: Vec<Manifest> = plan
+        .manifests_with(&c, Some(ip))?
+        .into_iter()
+        .filter(|m| workloads.iter().any(|w| w.kind() == m.kind()))
+        .collect();
+    apply::apply_cluster(parent, &workloads).await?;
+    o.objects = base.len() + workloads.len();
+    o.apply.1 = secs(run);
+    if !run.args.wait {
+        pb.finish_with_message(format!("applied {} objects", o.objects));
+        return Ok(vec![o]);
+    }
+    wait::wait_ready(parent, &c, &pb, run.args.timeout).await?;
+    o.pods_ready = Some(secs(run));
+    let (inner, tunnel) = wait::inner_client(parent, &c.path, &c.namespace).await?;
+    let rest = async {
+        wait::wait_nodes(parent, &inner, &c, &pb, run.args.timeout).await?;
+        o.nodes_ready = Some(secs(run));
+        record(&inner, plan, &c).await?;
+        pb.finish_with_message(format!(
+            "Ready: {} nodes, boot {:.1}s",
+            1 + c.workers,
+            o.boot().unwrap_or_default()
+        ));
+        let mut all = vec![o.clone()];
+        if !c.children.is_empty() {
+            all.extend(build(run, inner.clone(), c.children.clone()).await?);
+        }
+        anyhow::Ok(all)
+    }
+    .await;
+    tunnel.abort();
+    rest
+}
+
+/// Stores the cluster's place in the tree inside the cluster itself.
+async fn record(inner: &Client, plan: &Plan, c: &PlannedCluster) -> Result<()> {
+    let cm = plan.record(c).to_config_map()?;
+    let api: Api<ConfigMap> = Api::namespaced(inner.clone(), record::NAMESPACE);
+    api.patch(
+        record::NAME,
+        &PatchParams::apply(apply::FIELD_MANAGER),
+        &Patch::Apply(&cm),
+    )
+    .await
+    .map_err(|e| {
+        apply::describe(
+            e,
+            "ConfigMap",
+            &format!(
+                "{}/{} in cluster {}",
+                record::NAMESPACE,
+                record::NAME,
+                c.path
+            ),
+        )
+    })?;
     Ok(())
 }

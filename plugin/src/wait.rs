@@ -43,31 +43,22 @@ async fn ready(client: &Client, c: &PlannedCluster) -> Result<(bool, i32)> {
 pub async fn wait_ready(
     client: &Client,
     c: &PlannedCluster,
-    multi: &MultiProgress,
+    pb: &ProgressBar,
     timeout: Duration,
 ) -> Result<Duration> {
     let start = Instant::now();
-    let cp_bar = bar(multi, c.path.to_string(), "control plane starting");
-    let w_bar = bar(
-        multi,
-        c.path.to_string(),
-        &format!("workers 0/{}", c.workers),
-    );
-    let mut cp_done = false;
     loop {
         let (cp, w) = ready(client, c).await?;
-        if cp && !cp_done {
-            cp_done = true;
-            cp_bar.finish_with_message("control plane Ready");
-        }
-        w_bar.set_message(format!("workers {w}/{}", c.workers));
+        pb.set_message(format!(
+            "node Pods: control plane {}, workers {w}/{}",
+            if cp { "Ready" } else { "starting" },
+            c.workers
+        ));
         if cp && w >= c.workers as i32 {
-            w_bar.finish_with_message(format!("workers {w}/{} Ready", c.workers));
             return Ok(start.elapsed());
         }
         if start.elapsed() > timeout {
-            cp_bar.abandon();
-            w_bar.abandon();
+            pb.abandon();
             let why = diagnose(client, &c.namespace).await;
             bail!(
                 "cluster {} is not Ready after {}s (control plane ready: {cp}, workers ready: {w}/{}).\n{why}\
@@ -182,33 +173,34 @@ pub async fn inner_client(
     Ok((Client::try_from(config)?, task))
 }
 
-/// Waits until the inner cluster has all its nodes Ready.
+/// Names of the Ready nodes among `nodes`.
+pub fn ready_nodes(nodes: &[k8s_openapi::api::core::v1::Node]) -> usize {
+    nodes
+        .iter()
+        .filter(|n| {
+            n.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .count()
+}
+
+/// Waits until the inner cluster, reached with `inner`, has all its nodes Ready.
 pub async fn wait_nodes(
     parent: &Client,
+    inner: &Client,
     c: &PlannedCluster,
-    multi: &MultiProgress,
+    pb: &ProgressBar,
     timeout: Duration,
 ) -> Result<Duration> {
     use k8s_openapi::api::core::v1::Node;
     let start = Instant::now();
     let want = 1 + c.workers as usize;
-    let pb = bar(multi, c.path.to_string(), &format!("nodes 0/{want} Ready"));
-    let (inner, tunnel) = inner_client(parent, &c.path, &c.namespace).await?;
-    let nodes: Api<Node> = Api::all(inner);
-    let result = loop {
+    let nodes: Api<Node> = Api::all(inner.clone());
+    loop {
         let ready = match nodes.list(&ListParams::default()).await {
-            Ok(list) => list
-                .items
-                .iter()
-                .filter(|n| {
-                    n.status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|cs| {
-                            cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                        })
-                })
-                .count(),
+            Ok(list) => ready_nodes(&list.items),
             Err(e) => {
                 tracing::debug!("listing inner nodes: {e}");
                 0
@@ -216,20 +208,17 @@ pub async fn wait_nodes(
         };
         pb.set_message(format!("nodes {ready}/{want} Ready"));
         if ready >= want {
-            pb.finish_with_message(format!("nodes {ready}/{want} Ready"));
-            break Ok(start.elapsed());
+            return Ok(start.elapsed());
         }
         if start.elapsed() > timeout {
             pb.abandon();
             let why = diagnose(parent, &c.namespace).await;
-            break Err(anyhow::anyhow!(
+            bail!(
                 "cluster {}: {ready} of {want} nodes Ready after {}s.\n{why}",
                 c.path,
                 timeout.as_secs()
-            ));
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    tunnel.abort();
-    result
+    }
 }
