@@ -50,6 +50,61 @@ pub enum Command {
     Kubeconfig(KubeconfigArgs),
     /// kubectl inception test: smoke test a cluster (web server behind a NodePort).
     Test(TestArgs),
+    /// kubectl inception connect: open the tunnels to a cluster and run a command, or keep them open.
+    Connect(ConnectArgs),
+    /// kubectl inception scale: change the number of worker nodes of a cluster.
+    Scale(ScaleArgs),
+    /// kubectl inception gc: find and remove what inception left behind.
+    Gc(GcArgs),
+    /// kubectl inception doctor: check that the current cluster can host nested clusters.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConnectArgs {
+    /// Cluster path (lab, lab/0/1).
+    pub path: String,
+    /// Local port of the tunnel (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Command to run with KUBECONFIG pointing at the cluster; without one,
+    /// the context is merged into your kubeconfig and the tunnel stays open.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ScaleArgs {
+    /// Cluster path (lab, lab/0/1).
+    pub path: String,
+    /// Number of worker nodes wanted.
+    #[arg(long)]
+    pub workers: u32,
+    /// Wait until the inner cluster has that many Ready nodes.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub wait: bool,
+    /// How long to wait.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GcArgs {
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DoctorArgs {
+    /// Tree name the checks plan for.
+    #[arg(default_value = "doctor")]
+    pub name: String,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: TreeFormat,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -93,6 +148,9 @@ pub struct KubeconfigArgs {
     /// Local port of the tunnel (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Add the context inception-PATH to your kubeconfig and keep the tunnel open.
+    #[arg(long, conflicts_with_all = ["write", "internal"])]
+    pub merge: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -192,4 +250,10 @@ pub struct TreeArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: TreeFormat,
+    /// Refresh the live tree until interrupted.
+    #[arg(short, long, conflicts_with = "plan")]
+    pub watch: bool,
+    /// Time between refreshes with --watch.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
 }

@@ -3,12 +3,16 @@
 mod apply;
 pub mod cli;
 mod client;
+mod connect;
 mod discover;
+mod doctor;
 mod down;
+mod gc;
 mod kubeconfig_cmd;
 mod live;
 mod output;
 mod plan_cmd;
+mod scale;
 mod smoke_cmd;
 mod state;
 mod up;
@@ -76,12 +80,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     rt.block_on(async {
         match &cli.command {
             Command::Up(args) => up::up(&cli.global, args, &mut out).await,
-            Command::Tree(args) => live::tree(&cli.global, args.output, &mut out).await,
+            Command::Tree(args) => live::tree(&cli.global, args, &mut out).await,
             Command::Down(args) => down::down(&cli.global, args, &mut out).await,
             Command::Kubeconfig(args) => {
                 kubeconfig_cmd::kubeconfig(&cli.global, args, &mut out).await
             }
             Command::Test(args) => smoke_cmd::test(&cli.global, args, &mut out).await,
+            Command::Connect(args) => connect::connect(&cli.global, args, &mut out).await,
+            Command::Scale(args) => scale::scale(&cli.global, args, &mut out).await,
+            Command::Gc(args) => gc::gc(&cli.global, args, &mut out).await,
+            Command::Doctor(args) => doctor::doctor(&cli.global, args, &mut out).await,
         }
     })
 }
