@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{ClusterPath, Error};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -153,6 +153,152 @@ impl Kubeconfig {
     }
 }
 
+/// Name of the context extension marking contexts `connect` and
+/// `kubeconfig --merge` add to a user's kubeconfig, holding the path.
+pub const PATH_EXTENSION: &str = "kubectl-inception.dev/path";
+
+fn doc_error(reason: impl std::fmt::Display) -> Error {
+    Error::Render {
+        what: "your kubeconfig".into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A user's kubeconfig as a generic document, so that fields this crate
+/// does not model survive a merge.
+fn parse_doc(text: &str) -> Result<serde_json::Value, Error> {
+    if text.trim().is_empty() {
+        return Ok(serde_json::json!({"apiVersion": "v1", "kind": "Config"}));
+    }
+    let v: serde_json::Value = serde_saphyr::from_str(text).map_err(doc_error)?;
+    if !v.is_object() {
+        return Err(doc_error("it is not a YAML mapping"));
+    }
+    Ok(v)
+}
+
+fn list<'a>(doc: &'a mut serde_json::Value, key: &str) -> Vec<&'a mut serde_json::Value> {
+    let entry = &mut doc[key];
+    if !entry.is_array() {
+        *entry = serde_json::Value::Array(Vec::new());
+    }
+    entry.as_array_mut().into_iter().flatten().collect()
+}
+
+/// Puts `item` into the list `key`, replacing the entry with the same name.
+fn put(doc: &mut serde_json::Value, key: &str, item: serde_json::Value) {
+    let name = item["name"].clone();
+    match list(doc, key).into_iter().find(|x| x["name"] == name) {
+        Some(x) => *x = item,
+        None => {
+            if let Some(a) = doc[key].as_array_mut() {
+                a.push(item);
+            }
+        }
+    }
+}
+
+/// The path a context of a user's kubeconfig was added for, if any.
+fn marked_path(context: &serde_json::Value) -> Option<ClusterPath> {
+    context["context"]["extensions"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == PATH_EXTENSION)?["extension"]["path"]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// Adds `kc` (one admin kubeconfig for cluster `path`) to the text of a
+/// user's kubeconfig, replacing entries of the same name and marking the
+/// context with the path. With `switch`, it becomes the current context.
+pub fn merge_into_text(
+    text: &str,
+    kc: &Kubeconfig,
+    path: &ClusterPath,
+    switch: bool,
+) -> Result<String, Error> {
+    let mut doc = parse_doc(text)?;
+    let to_value = |v: &dyn erased::Ser| v.value();
+    for c in &kc.clusters {
+        put(&mut doc, "clusters", to_value(c)?);
+    }
+    for u in &kc.users {
+        put(&mut doc, "users", to_value(u)?);
+    }
+    for c in &kc.contexts {
+        let mut v = to_value(c)?;
+        v["context"]["extensions"] = serde_json::json!([{
+            "name": PATH_EXTENSION,
+            "extension": {"path": path.to_string()},
+        }]);
+        put(&mut doc, "contexts", v);
+    }
+    if switch {
+        doc["current-context"] = serde_json::Value::String(kc.current_context.clone());
+    }
+    serde_saphyr::to_string(&doc).map_err(doc_error)
+}
+
+/// Removes from a user's kubeconfig text every context marked with a path
+/// for which `doomed` is true, with its cluster and user. Returns the new
+/// text and the names removed (none: the text is returned as it was).
+pub fn remove_from_text(
+    text: &str,
+    doomed: impl Fn(&ClusterPath) -> bool,
+) -> Result<(String, Vec<String>), Error> {
+    if text.trim().is_empty() {
+        return Ok((text.to_string(), Vec::new()));
+    }
+    let mut doc = parse_doc(text)?;
+    let gone: Vec<(String, String, String)> = list(&mut doc, "contexts")
+        .into_iter()
+        .filter(|c| marked_path(c).is_some_and(|p| doomed(&p)))
+        .map(|c| {
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (
+                s(&c["name"]),
+                s(&c["context"]["cluster"]),
+                s(&c["context"]["user"]),
+            )
+        })
+        .collect();
+    if gone.is_empty() {
+        return Ok((text.to_string(), Vec::new()));
+    }
+    let drop_named = |doc: &mut serde_json::Value, key: &str, names: &[&str]| {
+        if let Some(a) = doc[key].as_array_mut() {
+            a.retain(|x| !names.iter().any(|n| x["name"] == *n));
+        }
+    };
+    let contexts: Vec<&str> = gone.iter().map(|g| g.0.as_str()).collect();
+    let clusters: Vec<&str> = gone.iter().map(|g| g.1.as_str()).collect();
+    let users: Vec<&str> = gone.iter().map(|g| g.2.as_str()).collect();
+    drop_named(&mut doc, "contexts", &contexts);
+    drop_named(&mut doc, "clusters", &clusters);
+    drop_named(&mut doc, "users", &users);
+    if doc["current-context"]
+        .as_str()
+        .is_some_and(|c| contexts.contains(&c))
+    {
+        doc["current-context"] = serde_json::Value::String(String::new());
+    }
+    let text = serde_saphyr::to_string(&doc).map_err(doc_error)?;
+    Ok((text, contexts.into_iter().map(str::to_string).collect()))
+}
+
+mod erased {
+    /// Anything serializable, turned into a JSON value.
+    pub trait Ser {
+        fn value(&self) -> Result<serde_json::Value, crate::Error>;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn value(&self) -> Result<serde_json::Value, crate::Error> {
+            serde_json::to_value(self).map_err(super::doc_error)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +343,85 @@ mod tests {
         assert_eq!(a.clusters.len(), 2);
         assert_eq!(a.clusters[0].cluster.server, "https://three");
         assert_eq!(a.current_context, "a");
+    }
+
+    const USER: &str = "apiVersion: v1\nkind: Config\npreferences: {}\nclusters:\n- name: prod\n  cluster:\n    server: https://prod:6443\n    insecure-skip-tls-verify: true\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: me\n    namespace: apps\nusers:\n- name: me\n  user:\n    exec:\n      command: login\ncurrent-context: prod\n";
+
+    fn path(p: &str) -> ClusterPath {
+        p.parse().unwrap()
+    }
+
+    #[test]
+    fn merge_keeps_what_it_does_not_know() {
+        let kc = sample("inception-lab-1-0", "https://127.0.0.1:7443");
+        let out = merge_into_text(USER, &kc, &path("lab/1/0"), false).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&out).unwrap();
+        assert_eq!(doc["current-context"], "prod");
+        assert_eq!(doc["users"][0]["user"]["exec"]["command"], "login");
+        assert_eq!(doc["contexts"][0]["context"]["namespace"], "apps");
+        assert_eq!(
+            doc["clusters"][0]["cluster"]["insecure-skip-tls-verify"],
+            true
+        );
+        assert_eq!(doc["contexts"].as_array().unwrap().len(), 2);
+        assert_eq!(marked_path(&doc["contexts"][1]), Some(path("lab/1/0")));
+        // Merging again replaces, and can switch.
+        let kc2 = sample("inception-lab-1-0", "https://127.0.0.1:9443");
+        let again = merge_into_text(&out, &kc2, &path("lab/1/0"), true).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&again).unwrap();
+        assert_eq!(doc["clusters"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            doc["clusters"][1]["cluster"]["server"],
+            "https://127.0.0.1:9443"
+        );
+        assert_eq!(doc["current-context"], "inception-lab-1-0");
+    }
+
+    #[test]
+    fn merge_into_nothing_makes_a_kubeconfig() {
+        let kc = sample("inception-lab", "https://127.0.0.1:7443");
+        let out = merge_into_text("", &kc, &path("lab"), true).unwrap();
+        let back = Kubeconfig::from_yaml(&out).unwrap();
+        assert_eq!(back.current_context, "inception-lab");
+        assert_eq!(back.clusters[0].cluster.server, "https://127.0.0.1:7443");
+    }
+
+    #[test]
+    fn remove_takes_exactly_the_marked_subtree() {
+        let mut text = USER.to_string();
+        for p in ["lab", "lab/0", "lab/1", "lab/1/0", "lab-10"] {
+            let kc = sample(&format!("inception-{}", path(p).dashed()), "https://x");
+            text = merge_into_text(&text, &kc, &path(p), p == "lab/1/0").unwrap();
+        }
+        // Tree `lab-10` has a name starting like `inception-lab-1`: it stays.
+        let within = path("lab/1");
+        let (out, gone) = remove_from_text(&text, |p| p.is_within(&within)).unwrap();
+        assert_eq!(gone, ["inception-lab-1", "inception-lab-1-0"]);
+        let doc: serde_json::Value = serde_saphyr::from_str(&out).unwrap();
+        let names = |k: &str| -> Vec<String> {
+            doc[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names("contexts"),
+            [
+                "prod",
+                "inception-lab",
+                "inception-lab-0",
+                "inception-lab-10"
+            ]
+        );
+        assert_eq!(
+            names("users"),
+            ["me", "inception-lab", "inception-lab-0", "inception-lab-10"]
+        );
+        assert_eq!(doc["current-context"], "");
+        let (same, none) = remove_from_text(&out, |p| p.is_within(&within)).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(same, out);
     }
 }

@@ -18,11 +18,28 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
         None => None,
     };
     let cluster = client::connect(global).await?;
+    // Below the top level, the cluster's namespace is in its parent,
+    // reached through the tunnels of the levels above.
+    let (client, _tunnels) = match &target {
+        Some(t) if t.depth() > 1 => {
+            let (parent, _, tunnels) = match crate::kubeconfig_cmd::reach(&cluster.client, t).await
+            {
+                Ok(r) => r,
+                Err(e) if e.to_string().starts_with("no cluster ") => {
+                    writeln!(out, "nothing to delete: {e:#}")?;
+                    return crate::connect::forget(global, |p| p.is_within(t), out);
+                }
+                Err(e) => return Err(e),
+            };
+            (parent, tunnels)
+        }
+        _ => (cluster.client.clone(), Vec::new()),
+    };
     let selector = match &target {
         Some(t) => labels::tree_selector(&t.tree),
         None => labels::all_selector(),
     };
-    let mut doomed: Vec<(String, String)> = state::namespaces(&cluster.client, &selector)
+    let mut doomed: Vec<(String, String)> = state::namespaces(&client, &selector)
         .await?
         .iter()
         .filter_map(|ns| {
@@ -41,15 +58,23 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
         .as_ref()
         .map(|t| t.to_string())
         .unwrap_or_else(|| "any tree".into());
+    // Contexts `connect` added for these clusters go too, found or not.
+    let roots: Vec<ClusterPath> = match &target {
+        Some(t) => vec![t.clone()],
+        None => doomed.iter().filter_map(|(_, p)| p.parse().ok()).collect(),
+    };
+    let forget = |out: &mut dyn Write| {
+        crate::connect::forget(global, |p| roots.iter().any(|r| p.is_within(r)), out)
+    };
     if doomed.is_empty() {
         writeln!(
             out,
             "nothing to delete: no cluster {what} in context {}",
             cluster.context
         )?;
-        return Ok(());
+        return forget(out);
     }
-    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let api: Api<Namespace> = Api::all(client.clone());
     for (ns, path) in &doomed {
         match api.delete(ns, &DeleteParams::background()).await {
             Ok(_) => tracing::info!(namespace = %ns, %path, "deleting"),
@@ -91,5 +116,5 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
     for (ns, path) in &doomed {
         writeln!(out, "cluster {path} deleted (namespace {ns})")?;
     }
-    Ok(())
+    forget(out)
 }

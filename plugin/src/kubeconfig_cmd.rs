@@ -153,6 +153,9 @@ pub async fn kubeconfig(
     out: &mut impl Write,
 ) -> Result<()> {
     let path: ClusterPath = args.path.parse()?;
+    if args.merge {
+        return crate::connect::merge_and_hold(global, &path, args.port, out).await;
+    }
     let root = client::connect(global).await?;
     let (parent, ns, _tunnels) = reach(&root.client, &path).await?;
     let emit = |kc: &Kubeconfig, out: &mut dyn Write| -> Result<()> {

@@ -31,12 +31,22 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // `connect -- CMD`: the command's own exit code, it spoke for itself.
+        Err(e) if e.downcast_ref::<CommandFailed>().is_some() => {
+            let code = e.downcast_ref::<CommandFailed>().map_or(1, |c| c.0);
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// A command run by `connect` exited with this code.
+#[derive(Debug, thiserror::Error)]
+#[error("the command exited with code {0}")]
+pub struct CommandFailed(pub i32);
 
 /// `kubectl inception ... | head` is not an error.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
