@@ -188,3 +188,60 @@ pub fn pod_cidr(n: &k8s_openapi::api::core::v1::Node) -> ipnet::IpNet {
         .parse()
         .unwrap()
 }
+
+fn sh(cmd: &str) -> String {
+    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+impl Lab {
+    /// UIDs of the node Pods of the cluster in `namespace` of the lab.
+    pub async fn node_pod_uids(&self, namespace: &str) -> Vec<String> {
+        use k8s_openapi::api::core::v1::Pod;
+        let pods: kube::Api<Pod> = kube::Api::namespaced(self.client().await, namespace);
+        pods.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.uid)
+            .collect()
+    }
+
+    /// Asserts that the lab's node holds nothing of the node Pods `uids`
+    /// and of `namespace` any more: no mounts, containers, tasks or
+    /// iptables rules (waiting up to a minute for the kubelet to clean up).
+    pub fn assert_nothing_left(&self, namespace: &str, uids: &[String]) {
+        use std::time::{Duration, Instant};
+        let start = Instant::now();
+        loop {
+            let mounts = sh("cat /proc/self/mountinfo");
+            let left: Vec<&String> = uids
+                .iter()
+                .filter(|u| mounts.contains(u.as_str()))
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "mounts of deleted node Pods left: {left:?}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let rules = sh("iptables-save 2>/dev/null; iptables-legacy-save 2>/dev/null");
+        assert!(
+            !rules.contains(namespace),
+            "iptables rules of {namespace} left"
+        );
+        let sock = self.fact("LAB_CONTAINERD_SOCKET");
+        let containers = sh(&format!("ctr -a {sock} -n k8s.io containers ls 2>&1"));
+        let tasks = sh(&format!("ctr -a {sock} -n k8s.io tasks ls 2>&1"));
+        for u in uids {
+            assert!(
+                !containers.contains(u.as_str()) && !tasks.contains(u.as_str()),
+                "containers of node Pod {u} left"
+            );
+        }
+    }
+}

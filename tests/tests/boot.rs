@@ -2,18 +2,10 @@
 //! inner control plane and worker are Ready; the inner API answers from this
 //! machine; the smoke test passes; `down` leaves nothing on the node.
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
 use inception_tests::Lab;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use kube::api::ListParams;
-
-fn sh(cmd: &str) -> String {
-    let o = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 #[tokio::test]
 async fn a_level_boots_answers_and_goes_away() {
@@ -75,35 +67,6 @@ async fn a_level_boots_answers_and_goes_away() {
 
     // Down leaves nothing on the node: no Pods, mounts or rules of the cluster.
     lab.ok(&["down", "boot"]);
-    let start = Instant::now();
-    loop {
-        let mounts = sh("cat /proc/self/mountinfo");
-        let left: Vec<&String> = uids
-            .iter()
-            .filter(|u| mounts.contains(u.as_str()))
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "mounts of deleted node Pods left: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let rules = sh("iptables-save 2>/dev/null; iptables-legacy-save 2>/dev/null");
-    assert!(
-        !rules.contains("inception-boot"),
-        "iptables rules of the cluster left"
-    );
-    let sock = lab.fact("LAB_CONTAINERD_SOCKET");
-    let containers = sh(&format!("ctr -a {sock} -n k8s.io containers ls 2>&1"));
-    let tasks = sh(&format!("ctr -a {sock} -n k8s.io tasks ls 2>&1"));
-    for u in &uids {
-        assert!(
-            !containers.contains(u.as_str()) && !tasks.contains(u.as_str()),
-            "containers of {u} left"
-        );
-    }
+    lab.assert_nothing_left("inception-boot", &uids);
     assert!(lab.ok(&["tree"]).contains("no inception clusters"));
 }

@@ -1,66 +1,281 @@
-//! Two levels: a cluster inside a cluster inside the lab, reached from this
-//! machine through a chain of tunnels, and removed with one `down`.
+//! Two levels: a cluster inside a cluster inside the lab. `up` is killed
+//! while level 2 boots and run again; the tree converges, shows in `tree`,
+//! is reached from this machine through a chain of tunnels, passes the
+//! smoke test at level 2, and one `down` removes everything.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use inception_tests::Lab;
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::Api;
 use kube::api::ListParams;
 
-#[tokio::test]
-async fn two_levels_boot_and_are_reached_from_here() {
-    let lab = Lab::with_node();
-    lab.ok(&["down", "deep"]);
-    let out = lab.up_booting("deep", &["--depth", "2", "--workers", "1"]);
-    assert!(out.contains("cluster deep Ready: 2 nodes"), "{out}");
-    assert!(out.contains("cluster deep/0 Ready: 2 nodes"), "{out}");
-    let plan: serde_json::Value = serde_json::from_str(&lab.ok(&[
-        "tree",
-        "--plan",
-        "deep",
+const NAME: &str = "deep";
+
+fn up_args(lab: &Lab) -> Vec<String> {
+    let version = lab.fact("LAB_K8S_VERSION");
+    [
+        "up",
+        NAME,
         "--depth",
         "2",
-        "--parent-service-cidr",
-        lab.fact("LAB_SERVICE_CIDR"),
-        "--parent-pod-cidr",
-        lab.fact("LAB_POD_CIDR"),
-        "-o",
-        "json",
-    ]))
-    .unwrap();
-    let level2: ipnet::IpNet = plan[0]["children"][0]["podCIDR"]
-        .as_str()
-        .unwrap()
-        .parse()
+        "--workers",
+        "1",
+        "--kubernetes-version",
+        version,
+        "--image",
+        &format!("localhost/kubectl-inception/node:{version}"),
+        "--images-dir",
+        lab.fact("LAB_IMAGES_DIR"),
+        "--timeout",
+        "5m",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The live tree as JSON.
+fn tree(lab: &Lab) -> serde_json::Value {
+    serde_json::from_str(&lab.ok(&["tree", "-o", "json"])).unwrap()
+}
+
+#[tokio::test]
+async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
+    let lab = Lab::with_node();
+    lab.ok(&["down", NAME]);
+
+    // Kill `up` once level 2's objects exist in level 1, mid-boot.
+    let args = up_args(&lab);
+    let mut first = std::process::Command::new(&lab.bin)
+        .args(&args)
+        .env("KUBECONFIG", &lab.kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    let level1: ipnet::IpNet = plan[0]["podCIDR"].as_str().unwrap().parse().unwrap();
+    let start = Instant::now();
+    loop {
+        let t = tree(&lab);
+        if t["clusters"][0]["children"][0]["path"] == "deep/0" {
+            break;
+        }
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "up ended before level 2 was created"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "level 2 not created in 5 minutes: {t}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let t = tree(&lab);
+    assert_ne!(
+        t["clusters"][0]["children"][0]["nodes"], "2/2",
+        "level 2 was already Ready when up was killed: {t}"
+    );
+
+    // The same command again converges.
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = lab.ok(&argv);
+    assert!(out.contains("cluster deep unchanged or updated"), "{out}");
+    assert!(out.contains("cluster deep/0 unchanged or updated"), "{out}");
+    assert!(out.contains("cluster deep Ready: 2 nodes"), "{out}");
+    assert!(out.contains("cluster deep/0 Ready: 2 nodes"), "{out}");
+
+    // Nothing was made twice: one namespace per cluster, one Pod per node.
+    let lab_ns: Api<Namespace> = Api::all(lab.client().await);
+    let ours = ListParams::default().labels("kubectl-inception.dev/tree=deep");
+    assert_eq!(lab_ns.list(&ours).await.unwrap().items.len(), 1);
+    let (level1, tunnel1) = lab.inner_client(NAME).await;
+    let l1_ns: Api<Namespace> = Api::all(level1.clone());
+    assert_eq!(l1_ns.list(&ours).await.unwrap().items.len(), 1);
+    let l1_pods: Api<Pod> = Api::namespaced(level1.clone(), "inception-deep-0");
+    assert_eq!(
+        l1_pods
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    let sts: Api<StatefulSet> = Api::namespaced(level1.clone(), "inception-deep-0");
+    let deploys: Api<Deployment> = Api::namespaced(level1.clone(), "inception-deep-0");
+    assert_eq!(
+        sts.list(&ListParams::default()).await.unwrap().items.len(),
+        1
+    );
+    assert_eq!(
+        deploys
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    drop(tunnel1);
+
+    // `tree` walks both levels and finds each level's own record.
+    let t = tree(&lab);
+    let top = &t["clusters"][0];
+    let child = &top["children"][0];
+    assert_eq!(top["path"], "deep");
+    assert_eq!(top["reachable"], "yes", "{t}");
+    assert_eq!(top["nodes"], "2/2", "{t}");
+    assert_eq!(child["path"], "deep/0");
+    assert_eq!(child["reachable"], "yes", "{t}");
+    assert_eq!(child["nodes"], "2/2", "{t}");
+    assert_eq!(child["version"], lab.fact("LAB_K8S_VERSION"));
+    assert_eq!(child["record"]["parent"], "deep");
+    assert_eq!(child["record"]["parentNamespace"], "inception-deep-0");
+    assert_eq!(top["record"]["children"][0], "deep/0");
+    let table = lab.ok(&["tree"]);
+    assert!(table.contains("  deep/0"), "{table}");
+
+    // Networks: level 2 overlaps neither level 1 nor the lab.
+    let level2: ipnet::IpNet = child["podCIDR"].as_str().unwrap().parse().unwrap();
+    let level1_pods: ipnet::IpNet = top["podCIDR"].as_str().unwrap().parse().unwrap();
+    let level1_svc: ipnet::IpNet = top["serviceCIDR"].as_str().unwrap().parse().unwrap();
     let lab_pods: ipnet::IpNet = lab.fact("LAB_POD_CIDR").parse().unwrap();
-    for other in [level1, lab_pods] {
+    let lab_svc: ipnet::IpNet = lab.fact("LAB_SERVICE_CIDR").parse().unwrap();
+    for other in [level1_pods, level1_svc, lab_pods, lab_svc] {
         assert!(
             !other.contains(&level2.network()) && !level2.contains(&other.network()),
             "{level2} overlaps {other}"
         );
     }
 
-    // Level 2's apiserver from this machine, through level 1.
+    // The smoke test at level 2; its Pod's IP is in level 2's pod CIDR.
+    let out = lab.ok(&["test", "deep/0", "--keep"]);
+    assert!(out.contains("smoke test passed on cluster deep/0"), "{out}");
     let (inner, tunnel) = lab.inner_client("deep/0").await;
-    let nodes = Api::<Node>::all(inner)
+    let nodes = Api::<Node>::all(inner.clone())
         .list(&ListParams::default())
         .await
-        .expect("level 2 answers");
+        .expect("level 2 answers from here");
     assert_eq!(nodes.items.len(), 2);
     for n in &nodes.items {
         let cidr = inception_tests::pod_cidr(n);
         assert!(
             level2.contains(&cidr),
-            "node {:?} has {cidr}, outside {level2}",
+            "node {:?} has {cidr}",
             n.metadata.name
         );
     }
+    let smoke = Api::<Pod>::namespaced(inner, "inception-smoke")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(!smoke.items.is_empty());
+    for p in &smoke.items {
+        let ip: std::net::IpAddr = p
+            .status
+            .as_ref()
+            .unwrap()
+            .pod_ip
+            .as_ref()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(level2.contains(&ip), "smoke Pod IP {ip} outside {level2}");
+    }
     drop(tunnel);
 
-    // One down removes both levels: the top namespace takes level 2 with it.
-    lab.ok(&["down", "deep"]);
-    let ns: Api<Namespace> = Api::all(lab.client().await);
-    assert!(ns.get_opt("inception-deep").await.unwrap().is_none());
+    // connect: a command against level 2, then a context merged into a
+    // kubeconfig of ours, which down removes.
+    let kc_dir = std::env::temp_dir().join(format!("inception-deep-kc-{}", std::process::id()));
+    std::fs::create_dir_all(&kc_dir).unwrap();
+    let user_kc = kc_dir.join("config");
+    std::fs::copy(&lab.kubeconfig, &user_kc).unwrap();
+    let kubectl = format!("{}/kubectl", lab.fact("LAB_BIN_DIR"));
+    let o = std::process::Command::new(&lab.bin)
+        .args([
+            "--kubeconfig",
+            user_kc.to_str().unwrap(),
+            "connect",
+            "deep/0",
+            "--",
+        ])
+        .args([kubectl.as_str(), "get", "nodes", "-o", "name"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+    let code = std::process::Command::new(&lab.bin)
+        .args([
+            "--kubeconfig",
+            user_kc.to_str().unwrap(),
+            "connect",
+            "deep",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .status()
+        .unwrap();
+    assert_eq!(
+        code.code(),
+        Some(3),
+        "connect passes the command's exit code on"
+    );
+    let mut hold = std::process::Command::new(&lab.bin)
+        .args([
+            "--kubeconfig",
+            user_kc.to_str().unwrap(),
+            "connect",
+            "deep/0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !std::fs::read_to_string(&user_kc)
+        .unwrap()
+        .contains("inception-deep-0")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "context not merged"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = std::process::Command::new(&kubectl)
+        .args([
+            "--kubeconfig",
+            user_kc.to_str().unwrap(),
+            "--context",
+            "inception-deep-0",
+            "get",
+            "nodes",
+            "-o",
+            "name",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    hold.kill().unwrap();
+    hold.wait().unwrap();
+
+    // One down removes both levels and the merged context; nothing is left.
+    let uids = lab.node_pod_uids("inception-deep").await;
+    assert_eq!(uids.len(), 2);
+    let out = lab.ok(&["--kubeconfig", user_kc.to_str().unwrap(), "down", NAME]);
+    assert!(out.contains("context inception-deep-0 removed"), "{out}");
+    assert!(
+        !std::fs::read_to_string(&user_kc)
+            .unwrap()
+            .contains("inception-deep")
+    );
+    assert!(lab_ns.get_opt("inception-deep").await.unwrap().is_none());
+    lab.assert_nothing_left("inception-deep", &uids);
     assert!(lab.ok(&["tree"]).contains("no inception clusters"));
+    std::fs::remove_dir_all(&kc_dir).unwrap();
 }
