@@ -23,6 +23,14 @@ done
 token=$(cat "$cfg/token/token")
 skip=$(cat "$cfg/kubeadm/skip-phases")
 
+# kubeadm prints the bootstrap token (in its join instructions): run it with
+# the token blanked out of its output, which ends up in the Pod's logs.
+kubeadm_quiet() {
+  { kubeadm "$@" 2>&1; echo $? >/run/kubeadm-rc; } |
+    sed -e "s/$token/<token redacted>/g" -e "s/${token#*.}/<redacted>/g"
+  return "$(cat /run/kubeadm-rc)"
+}
+
 render() { # kubeadm config with the token filled in, readable by root only
   umask 077
   sed "s/@BOOTSTRAP_TOKEN@/$token/g" "$cfg/kubeadm/$1" >"/run/kubeadm-$1"
@@ -101,11 +109,11 @@ control-plane)
   done
   chmod 600 /etc/kubernetes/pki/*.key /etc/kubernetes/pki/etcd/*.key
   log "kubeadm init"
-  kubeadm init --config "$(render init.yaml)" --skip-phases="$skip"
+  kubeadm_quiet init --config "$(render init.yaml)" --skip-phases="$skip"
   ;;
 worker)
   log "kubeadm join"
-  until kubeadm join --config "$(render join.yaml)" --skip-phases=preflight; do
+  until kubeadm_quiet join --config "$(render join.yaml)" --skip-phases=preflight; do
     log "join failed; retrying in 2s"
     sleep 2
   done

@@ -35,6 +35,23 @@ async fn a_level_boots_answers_and_goes_away() {
         );
     }
 
+    // The bootstrap token stays out of the node Pods' logs (kubeadm prints it).
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(parent.clone(), "inception-boot");
+    let token = secrets.get("bootstrap-token").await.unwrap().data.unwrap()["token"].clone();
+    let token = String::from_utf8(token.0).unwrap();
+    assert_eq!(token.len(), 23, "a kubeadm token");
+    for p in &node_pods {
+        let name = p.metadata.name.clone().unwrap();
+        let logs = pods.logs(&name, &Default::default()).await.unwrap();
+        assert!(
+            logs.contains("inception-bootstrap: kubeadm"),
+            "{name} logs: {logs}"
+        );
+        let secret = &token[7..];
+        assert!(!logs.contains(secret), "the token is in the logs of {name}");
+    }
+
     // The inner API from this machine, through the kubeconfig's tunnel.
     let (inner, tunnel) = lab.inner_client("boot").await;
     let nodes: Api<Node> = Api::all(inner.clone());
