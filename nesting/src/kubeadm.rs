@@ -107,6 +107,12 @@ fn kubelet(input: &KubeadmInput) -> Value {
             "imagefs.available": "0%",
         },
         "imageGCHighThresholdPercent": 100,
+        // Look at the node's state often, so a node is reported Ready within
+        // seconds of its network (the status is only sent when it changed).
+        "nodeStatusUpdateFrequency": "2s",
+        // Unchanged status is still sent only this often (set, or it would
+        // follow the update frequency).
+        "nodeStatusReportFrequency": "1m",
         "clusterDNS": [input.networks.dns_ip.to_string()],
         "clusterDomain": input.cluster_domain,
     })
