@@ -27,7 +27,7 @@ skip=$(cat "$cfg/kubeadm/skip-phases")
 # the token blanked out of its output, which ends up in the Pod's logs.
 kubeadm_quiet() {
   { kubeadm "$@" 2>&1; echo $? >/run/kubeadm-rc; } |
-    sed -e "s/$token/<token redacted>/g" -e "s/${token#*.}/<redacted>/g"
+    sed -u -e "s/$token/<token redacted>/g" -e "s/${token#*.}/<redacted>/g"
   return "$(cat /run/kubeadm-rc)"
 }
 
@@ -69,12 +69,16 @@ CNI
         [ "$name" = "$node" ] || [ -z "$cidr" ] || [ -z "$ip" ] && continue
         ip route replace "$cidr" via "$ip" 2>/dev/null || true
       done
-    sleep 3
+    # Often until this node has its network, so it is Ready soon after.
+    if [ -s "$conf" ]; then sleep 3; else sleep 1; fi
   done
 }
 
-start_network() {
+start_network() { # once per container: the loop waits for kubelet.conf itself
+  pid=/run/inception-network.pid
+  if [ -s "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; then return 0; fi
   network </dev/null >>/var/log/inception-network.log 2>&1 &
+  echo $! >"$pid"
 }
 
 # Written once kubeadm succeeded: /etc/kubernetes outlives container
@@ -83,7 +87,7 @@ done_mark=/etc/kubernetes/.inception-bootstrapped
 if [ -e "$done_mark" ]; then
   log "already bootstrapped"
   touch "$done_mark"
-start_network
+  start_network
   exit 0
 fi
 # An earlier attempt failed half way: start clean.
@@ -91,6 +95,9 @@ if [ -e /etc/kubernetes/kubelet.conf ] || [ -d /etc/kubernetes/manifests ]; then
   log "resetting a failed earlier attempt"
   kubeadm reset -f >/dev/null 2>&1 || true
 fi
+
+# The node's pod network follows as soon as it is registered.
+start_network
 
 case "$role" in
 control-plane)
@@ -125,4 +132,3 @@ worker)
 esac
 
 touch "$done_mark"
-start_network
