@@ -25,7 +25,7 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
             let (parent, _, tunnels) = match crate::kubeconfig_cmd::reach(&cluster.client, t).await
             {
                 Ok(r) => r,
-                Err(e) if e.to_string().starts_with("no cluster ") => {
+                Err(e) if e.root_cause().to_string().starts_with("no cluster ") => {
                     writeln!(out, "nothing to delete: {e:#}")?;
                     return crate::connect::forget(global, |p| p.is_within(t), out);
                 }

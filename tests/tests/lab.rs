@@ -175,11 +175,33 @@ async fn tree_shows_the_cluster_and_the_parent_networks() {
             c[key]
         );
     }
+    // Nothing runs in this lab: the cluster shows, and why it is unreachable.
+    assert_eq!(c["reachable"], "no: control plane not Ready");
+    assert!(c["nodes"].is_null());
     let table = lab.ok(&["tree"]);
     assert!(
         table.contains("treeview") && table.contains("service CIDR: "),
         "{table}"
     );
+    assert!(
+        table.contains("unreachable treeview: control plane not Ready"),
+        "{table}"
+    );
+
+    // --watch redraws until stopped.
+    let mut watch = std::process::Command::new(&lab.bin)
+        .args(["tree", "--watch", "--interval", "300ms", "-o", "yaml"])
+        .env("KUBECONFIG", &lab.kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    watch.kill().unwrap();
+    let out = watch.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let docs = text.matches("---\n").count();
+    assert!(docs >= 2, "{docs} documents in 3s of --watch:\n{text}");
+    assert!(text.contains("path: treeview"), "{text}");
     lab.ok(&["down", "treeview"]);
 }
 
