@@ -20,6 +20,69 @@ for ipt in iptables-legacy iptables-nft iptables; do
   done
 done
 
+# Nothing of this cluster may ever reach its parent's API: neither this node
+# nor what it runs (hostNetwork containers in OUTPUT, other Pods in FORWARD),
+# whatever credentials they find. Every TCP connection to the parent's
+# kubernetes Service (the parent's kubelet puts its address in this Pod's
+# environment) or to the parent apiserver's own endpoints (listed by the
+# plugin in the bootstrap ConfigMap) is rejected in the chain
+# INCEPTION-PARENT-API, jumped to first from OUTPUT and FORWARD, in every
+# iptables backend present: the kernel runs the chains of each, so any one
+# holding the rules enforces them (and the first to see a connection counts
+# it: read the counters of all). Before kubelet starts, and never flushed: a
+# retry adds only what is missing, so the counters keep every attempt made.
+guard=INCEPTION-PARENT-API
+parents=
+if [ -n "${KUBERNETES_SERVICE_HOST:-}" ]; then
+  parents="$KUBERNETES_SERVICE_HOST ${KUBERNETES_SERVICE_PORT:-443}"
+else
+  log "warning: no KUBERNETES_SERVICE_HOST: the parent's kubernetes Service is unknown"
+fi
+if [ -r "$cfg/bootstrap/parent-apiservers" ]; then
+  parents="$parents
+$(cat "$cfg/bootstrap/parent-apiservers")"
+fi
+parents4=
+parents6=
+while read -r ip port; do
+  [ -n "$ip" ] || continue
+  case "$ip" in
+  *:*) parents6="$parents6 $ip,$port" ;;
+  *) parents4="$parents4 $ip,$port" ;;
+  esac
+done <<EOF
+$parents
+EOF
+
+guard_parent_api() { # $1 = iptables|ip6tables, $2 = "ip,port ..."; fails if no backend took all
+  [ -n "$2" ] || return 0
+  took=0
+  for ipt in "$1-legacy" "$1-nft" "$1"; do
+    command -v "$ipt" >/dev/null 2>&1 || continue
+    "$ipt" -w 5 -n -L "$guard" >/dev/null 2>&1 || "$ipt" -w 5 -N "$guard" 2>/dev/null || continue
+    all=1
+    for t in $2; do
+      rule="-p tcp -d ${t%,*} --dport ${t##*,} -j REJECT --reject-with tcp-reset"
+      # shellcheck disable=SC2086 # the rule is a word list
+      "$ipt" -w 5 -C "$guard" $rule 2>/dev/null || "$ipt" -w 5 -A "$guard" $rule || all=0
+    done
+    for chain in OUTPUT FORWARD; do
+      "$ipt" -w 5 -C "$chain" -j "$guard" 2>/dev/null || "$ipt" -w 5 -I "$chain" -j "$guard" || all=0
+    done
+    if [ "$all" = 1 ]; then
+      took=$((took + 1))
+    else
+      log "warning: $ipt cannot reject all of the parent's API:$2"
+    fi
+  done
+  [ "$took" -gt 0 ]
+}
+if ! guard_parent_api iptables "$parents4" || ! guard_parent_api ip6tables "$parents6"; then
+  log "cannot keep this node away from the parent's API ($parents4$parents6): not bootstrapping"
+  exit 1
+fi
+log "parent API rejected in $guard:$parents4$parents6"
+
 token=$(cat "$cfg/token/token")
 skip=$(cat "$cfg/kubeadm/skip-phases")
 

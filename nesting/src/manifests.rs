@@ -6,6 +6,7 @@
 //! Workers are a Deployment: they are interchangeable and join with a token.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{
@@ -44,6 +45,14 @@ pub const TOKEN_KEY: &str = "token";
 
 /// The script that runs kubeadm in a node Pod (mounted from a ConfigMap).
 pub const BOOTSTRAP_SCRIPT: &str = include_str!("../assets/bootstrap.sh");
+/// Key of the bootstrap ConfigMap listing the parent apiserver's own
+/// endpoints (see [`parent_apiservers_file`]): bootstrap.sh rejects every
+/// connection to them, and to the parent's `kubernetes` Service, in the
+/// iptables chain [`PARENT_API_CHAIN`] of each node Pod.
+pub const PARENT_APISERVERS_KEY: &str = "parent-apiservers";
+/// The iptables chain (filter table, jumped to from OUTPUT and FORWARD)
+/// that keeps a cluster's nodes and Pods away from the parent's API.
+pub const PARENT_API_CHAIN: &str = "INCEPTION-PARENT-API";
 
 /// One object of a plan.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,6 +156,25 @@ pub struct ClusterObjects<'a> {
     /// A directory of the parent's nodes holding image archives, mounted
     /// read-only at /var/lib/inception/images so no registry is needed.
     pub images_dir: Option<&'a str>,
+    /// The parent apiserver's own endpoints, once read from the parent:
+    /// node Pods must never reach them (nor the parent's `kubernetes`
+    /// Service, which the node Pods know from their environment).
+    pub parent_apiservers: &'a [SocketAddr],
+}
+
+/// The parent apiserver's endpoints as bootstrap.sh reads them from
+/// [`PARENT_APISERVERS_KEY`]: one `IP PORT` a line, sorted, each once;
+/// `None` when there are none (the key is then left out).
+pub fn parent_apiservers_file(endpoints: &[SocketAddr]) -> Option<String> {
+    let set: std::collections::BTreeSet<&SocketAddr> = endpoints.iter().collect();
+    if set.is_empty() {
+        return None;
+    }
+    Some(
+        set.into_iter()
+            .map(|a| format!("{} {}\n", a.ip(), a.port()))
+            .collect(),
+    )
 }
 
 /// Where node Pods find image archives to import at start.
@@ -222,6 +250,16 @@ fn config_map(o: &ClusterObjects, name: &str, data: &[(&str, &str)]) -> ConfigMa
         ),
         ..ConfigMap::default()
     }
+}
+
+/// The bootstrap script, and the parent apiserver endpoints when known.
+fn bootstrap_config_map(o: &ClusterObjects) -> ConfigMap {
+    let parents = parent_apiservers_file(o.parent_apiservers);
+    let mut data = vec![("bootstrap.sh", BOOTSTRAP_SCRIPT)];
+    if let Some(p) = &parents {
+        data.push((PARENT_APISERVERS_KEY, p));
+    }
+    config_map(o, BOOTSTRAP_CONFIGMAP, &data)
 }
 
 fn service(o: &ClusterObjects) -> Service {
@@ -491,13 +529,27 @@ pub fn cluster_objects(o: &ClusterObjects) -> Vec<Manifest> {
                 ("skip-phases", o.skip_phases),
             ],
         )),
-        Manifest::ConfigMap(config_map(
-            o,
-            BOOTSTRAP_CONFIGMAP,
-            &[("bootstrap.sh", BOOTSTRAP_SCRIPT)],
-        )),
+        Manifest::ConfigMap(bootstrap_config_map(o)),
         Manifest::Service(service(o)),
         Manifest::StatefulSet(control_plane(o)),
         Manifest::Deployment(workers(o)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_apiservers_file_is_sorted_unique_lines() {
+        assert_eq!(parent_apiservers_file(&[]), None);
+        let addrs: Vec<SocketAddr> = ["10.96.0.1:443", "[fd00::1]:443", "10.96.0.1:443"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(
+            parent_apiservers_file(&addrs).as_deref(),
+            Some("10.96.0.1 443\nfd00::1 443\n")
+        );
+    }
 }

@@ -256,9 +256,10 @@ impl Plan {
         })
     }
 
-    /// Every object of one cluster, to apply into its parent.
+    /// Every object of one cluster, to apply into its parent, as planned:
+    /// without anything only known when applying (see [`Runtime`]).
     pub fn manifests(&self, c: &PlannedCluster) -> Result<Vec<Manifest>, Error> {
-        self.manifests_with(c, None)
+        self.manifests_with(c, &Runtime::default())
     }
 
     /// Names node Pods reach their apiserver by, within the parent.
@@ -271,12 +272,13 @@ impl Plan {
         ]
     }
 
-    /// Every object of one cluster, with the apiserver Service's ClusterIP
-    /// (known once the Service exists) mapped to its names in node Pods.
+    /// Every object of one cluster, with what is known only when applying:
+    /// the apiserver Service's ClusterIP mapped to its names in node Pods,
+    /// the parent apiserver's endpoints the node Pods must never reach.
     pub fn manifests_with(
         &self,
         c: &PlannedCluster,
-        apiserver_ip: Option<std::net::IpAddr>,
+        runtime: &Runtime,
     ) -> Result<Vec<Manifest>, Error> {
         let kubeadm = self.kubeadm(c)?;
         let server = format!("https://{}", self.control_plane_endpoint(c));
@@ -293,8 +295,9 @@ impl Plan {
             kubeadm_init: &kubeadm.init,
             kubeadm_join: &kubeadm.join,
             skip_phases: &SKIP_PHASES.join(","),
-            apiserver_ip,
+            apiserver_ip: runtime.apiserver_ip,
             apiserver_names: &self.apiserver_names(c),
+            parent_apiservers: &runtime.parent_apiservers,
             // Deeper levels find the archives where their parent's node
             // Pods have them mounted.
             images_dir: self.images_dir.as_deref().map(|d| {
@@ -326,6 +329,18 @@ impl Plan {
             .map(|i| build(self, i))
             .collect()
     }
+}
+
+/// What a cluster's objects hold that is only known when applying them,
+/// read from the parent: never part of the plan or its digest, and each
+/// part left out of the objects while unknown (empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Runtime {
+    /// The apiserver Service's ClusterIP, known once the Service exists.
+    pub apiserver_ip: Option<std::net::IpAddr>,
+    /// The parent apiserver's own endpoints (its `default/kubernetes`
+    /// Endpoints): the node Pods reject every connection to them.
+    pub parent_apiservers: Vec<std::net::SocketAddr>,
 }
 
 /// The part of a cluster's plan recorded on its Namespace:

@@ -1,10 +1,11 @@
 //! What networks the current cluster already uses, and where that was found.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Node, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ApiResource, DynamicObject, ListParams, PostParams};
 use kube::{Api, Client};
 use serde::Serialize;
@@ -248,6 +249,77 @@ pub async fn discover(client: &Client) -> ParentNetworks {
     out
 }
 
+/// Addresses × ports of EndpointSlices, whatever their readiness.
+fn slice_addrs(slices: &[EndpointSlice]) -> Vec<SocketAddr> {
+    let mut out = BTreeSet::new();
+    for s in slices {
+        let ports: Vec<u16> = (s.ports.iter().flatten())
+            .filter_map(|p| p.port.and_then(|p| u16::try_from(p).ok()))
+            .collect();
+        for e in &s.endpoints {
+            for a in &e.addresses {
+                if let Ok(ip) = a.parse::<IpAddr>() {
+                    out.extend(ports.iter().map(|&p| SocketAddr::new(ip, p)));
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Addresses × ports of an Endpoints object, ready or not.
+fn endpoints_addrs(ep: &Endpoints) -> Vec<SocketAddr> {
+    let mut out = BTreeSet::new();
+    for s in ep.subsets.iter().flatten() {
+        let ports: Vec<u16> = (s.ports.iter().flatten())
+            .filter_map(|p| u16::try_from(p.port).ok())
+            .collect();
+        let addrs = s.addresses.iter().flatten();
+        for a in addrs.chain(s.not_ready_addresses.iter().flatten()) {
+            if let Ok(ip) = a.ip.parse::<IpAddr>() {
+                out.extend(ports.iter().map(|&p| SocketAddr::new(ip, p)));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The cluster's own apiserver endpoints: those of its `default/kubernetes`
+/// Service, from its EndpointSlices (discovery.k8s.io/v1, 1.21 on) or else
+/// its Endpoints. Node Pods of the clusters made in it reject every
+/// connection to them. Never fails: empty (and logged) when not readable.
+pub async fn parent_apiservers(client: &Client) -> Vec<SocketAddr> {
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let lp = ListParams::default().labels("kubernetes.io/service-name=kubernetes");
+    let mut notes = Vec::new();
+    match slices.list(&lp).await {
+        Ok(list) => {
+            let found = slice_addrs(&list.items);
+            if !found.is_empty() {
+                return found;
+            }
+        }
+        Err(e) => notes.push(format!("EndpointSlices: {e}")),
+    }
+    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    match endpoints.get_opt("kubernetes").await {
+        Ok(Some(ep)) => {
+            let found = endpoints_addrs(&ep);
+            if !found.is_empty() {
+                return found;
+            }
+            notes.push("Endpoints default/kubernetes lists no address".into());
+        }
+        Ok(None) => notes.push("no Endpoints default/kubernetes".into()),
+        Err(e) => notes.push(format!("Endpoints: {e}")),
+    }
+    tracing::warn!(
+        "the parent apiserver's endpoints are unknown ({}): node Pods reject only its kubernetes Service",
+        notes.join("; ")
+    );
+    Vec::new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +335,32 @@ mod tests {
         let dual = "The range of valid IPs is 10.96.0.0/16,fd00:10:96::/112.";
         assert_eq!(cidrs_in(dual).len(), 2);
         assert!(cidrs_in("no range here 1.1.1.1").is_empty());
+    }
+
+    #[test]
+    fn apiserver_endpoints_from_slices_and_endpoints() {
+        let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "kubernetes"},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["192.0.2.2"]}, {"addresses": ["192.0.2.3"]}],
+            "ports": [{"name": "https", "port": 27345, "protocol": "TCP"}]
+        }))
+        .unwrap();
+        let want: Vec<SocketAddr> = vec![
+            "192.0.2.2:27345".parse().unwrap(),
+            "192.0.2.3:27345".parse().unwrap(),
+        ];
+        assert_eq!(slice_addrs(&[slice.clone(), slice]), want);
+        let ep: Endpoints = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "kubernetes"},
+            "subsets": [{
+                "addresses": [{"ip": "192.0.2.3"}],
+                "notReadyAddresses": [{"ip": "192.0.2.2"}],
+                "ports": [{"name": "https", "port": 27345, "protocol": "TCP"}]
+            }]
+        }))
+        .unwrap();
+        assert_eq!(endpoints_addrs(&ep), want);
+        assert!(endpoints_addrs(&Endpoints::default()).is_empty());
     }
 }

@@ -204,16 +204,21 @@ async fn one(
         apply: (secs(run), 0.0),
         ..Outcome::default()
     };
+    // The parent apiserver's endpoints, which the node Pods reject.
+    let mut runtime = nesting::plan::Runtime {
+        apiserver_ip: None,
+        parent_apiservers: discover::parent_apiservers(parent).await,
+    };
     // Everything but the workloads first: the Service's ClusterIP then
     // goes into the node Pods' host aliases.
     let (workloads, base): (Vec<_>, Vec<_>) = plan
-        .manifests(&c)?
+        .manifests_with(&c, &runtime)?
         .into_iter()
         .partition(|m| matches!(m, Manifest::StatefulSet(_) | Manifest::Deployment(_)));
     apply::apply_cluster(parent, &base).await?;
-    let ip = service_ip(parent, &c.namespace).await?;
+    runtime.apiserver_ip = Some(service_ip(parent, &c.namespace).await?);
     let workloads: Vec<Manifest> = plan
-        .manifests_with(&c, Some(ip))?
+        .manifests_with(&c, &runtime)?
         .into_iter()
         .filter(|m| workloads.iter().any(|w| w.kind() == m.kind()))
         .collect();

@@ -373,7 +373,13 @@ fn host_aliases_and_images_dir() {
     assert!(sts["spec"]["template"]["spec"].get("hostAliases").is_none());
     let ip: std::net::IpAddr = "10.96.0.42".parse().unwrap();
     let objs: Vec<Value> = p
-        .manifests_with(c, Some(ip))
+        .manifests_with(
+            c,
+            &Runtime {
+                apiserver_ip: Some(ip),
+                ..Runtime::default()
+            },
+        )
         .unwrap()
         .iter()
         .map(Manifest::to_value)
@@ -400,6 +406,48 @@ fn host_aliases_and_images_dir() {
         assert_eq!(m["mountPath"], "/var/lib/inception/images");
         assert_eq!(m["readOnly"], true);
     }
+}
+
+#[test]
+fn parent_apiservers_go_to_the_bootstrap_config_map_only() {
+    let p = plan(1, 1);
+    let c = &p.clusters[0];
+    let objects = |runtime: &Runtime| -> Vec<Value> {
+        p.manifests_with(c, runtime)
+            .unwrap()
+            .iter()
+            .map(Manifest::to_value)
+            .collect()
+    };
+    let plain = objects(&Runtime::default());
+    let key = crate::manifests::PARENT_APISERVERS_KEY;
+    assert!(
+        by_kind(&plain, "ConfigMap", "bootstrap")["data"]
+            .get(key)
+            .is_none()
+    );
+    let runtime = Runtime {
+        apiserver_ip: None,
+        parent_apiservers: vec![
+            "192.0.2.2:27345".parse().unwrap(),
+            "[fd00::2]:6443".parse().unwrap(),
+            "10.0.0.9:6443".parse().unwrap(),
+            "192.0.2.2:27345".parse().unwrap(),
+        ],
+    };
+    let objs = objects(&runtime);
+    assert_eq!(
+        by_kind(&objs, "ConfigMap", "bootstrap")["data"][key],
+        "10.0.0.9 6443\n192.0.2.2 27345\nfd00::2 6443\n"
+    );
+    // Nothing else differs: the node Pods' templates stay the same, so a
+    // changed parent endpoint rolls no node Pod.
+    for (a, b) in plain.iter().zip(&objs) {
+        if a["kind"] != "ConfigMap" || a["metadata"]["name"] != "bootstrap" {
+            assert_eq!(a, b);
+        }
+    }
+    assert_eq!(plain.len(), objs.len());
 }
 
 #[test]
