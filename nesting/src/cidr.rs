@@ -347,6 +347,28 @@ pub fn allocate(req: &CidrRequest, count: usize) -> Result<Vec<Networks>, Error>
     )))
 }
 
+/// Where a cluster's planned networks clash with what its parent really
+/// uses: `used` are (range, where it was found), `node_ips` the parent's
+/// node addresses. Empty when the plan still fits.
+pub fn clashes(planned: &Networks, used: &[(IpNet, String)], node_ips: &[IpAddr]) -> Vec<String> {
+    let overlap = |a: &IpNet, b: &IpNet| a.contains(&b.network()) || b.contains(&a.network());
+    let mut out = Vec::new();
+    for (what, mine) in [
+        ("pod CIDR", &planned.pod_cidr),
+        ("service CIDR", &planned.service_cidr),
+    ] {
+        for (theirs, source) in used {
+            if overlap(mine, theirs) {
+                out.push(format!("{what} {mine} overlaps {theirs} ({source})"));
+            }
+        }
+        for ip in node_ips.iter().filter(|ip| mine.contains(*ip)) {
+            out.push(format!("{what} {mine} holds node address {ip}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +380,17 @@ mod tests {
 
     fn overlaps(a: &IpNet, b: &IpNet) -> bool {
         a.contains(&b.network()) || b.contains(&a.network())
+    }
+
+    #[test]
+    fn clashes_name_the_range_and_where_it_was_found() {
+        let n = allocate(&CidrRequest::default(), 1).unwrap().remove(0);
+        assert!(clashes(&n, &[(net("192.168.0.0/16"), "x".into())], &[]).is_empty());
+        let used = [(net("10.0.0.0/8"), "node podCIDR".to_string())];
+        let c = clashes(&n, &used, &["10.0.0.7".parse().unwrap()]);
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert!(c[0].contains("overlaps 10.0.0.0/8 (node podCIDR)"), "{c:?}");
+        assert!(c[1].contains("holds node address 10.0.0.7"), "{c:?}");
     }
 
     #[test]

@@ -198,24 +198,36 @@ fn put(doc: &mut serde_json::Value, key: &str, item: serde_json::Value) {
     }
 }
 
-/// The path a context of a user's kubeconfig was added for, if any.
-fn marked_path(context: &serde_json::Value) -> Option<ClusterPath> {
-    context["context"]["extensions"]
+/// What marks a context added to a user's kubeconfig: the cluster's path
+/// and the context its tree was reached from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub path: ClusterPath,
+    /// `None` for contexts marked before this was recorded.
+    pub from: Option<String>,
+}
+
+/// The mark of one context entry of a user's kubeconfig, if any.
+pub fn mark_of(context: &serde_json::Value) -> Option<Mark> {
+    let ext = &context["context"]["extensions"]
         .as_array()?
         .iter()
-        .find(|e| e["name"] == PATH_EXTENSION)?["extension"]["path"]
-        .as_str()?
-        .parse()
-        .ok()
+        .find(|e| e["name"] == PATH_EXTENSION)?["extension"];
+    Some(Mark {
+        path: ext["path"].as_str()?.parse().ok()?,
+        from: ext["from"].as_str().map(str::to_string),
+    })
 }
 
 /// Adds `kc` (one admin kubeconfig for cluster `path`) to the text of a
 /// user's kubeconfig, replacing entries of the same name and marking the
-/// context with the path. With `switch`, it becomes the current context.
+/// context with the path and the context `from` which it was reached.
+/// With `switch`, it becomes the current context.
 pub fn merge_into_text(
     text: &str,
     kc: &Kubeconfig,
     path: &ClusterPath,
+    from: &str,
     switch: bool,
 ) -> Result<String, Error> {
     let mut doc = parse_doc(text)?;
@@ -230,7 +242,7 @@ pub fn merge_into_text(
         let mut v = to_value(c)?;
         v["context"]["extensions"] = serde_json::json!([{
             "name": PATH_EXTENSION,
-            "extension": {"path": path.to_string()},
+            "extension": {"path": path.to_string(), "from": from},
         }]);
         put(&mut doc, "contexts", v);
     }
@@ -240,12 +252,12 @@ pub fn merge_into_text(
     serde_saphyr::to_string(&doc).map_err(doc_error)
 }
 
-/// Removes from a user's kubeconfig text every context marked with a path
-/// for which `doomed` is true, with its cluster and user. Returns the new
+/// Removes from a user's kubeconfig text every context whose mark `doomed`
+/// picks, with its cluster and user. Returns the new
 /// text and the names removed (none: the text is returned as it was).
 pub fn remove_from_text(
     text: &str,
-    doomed: impl Fn(&ClusterPath) -> bool,
+    doomed: impl Fn(&Mark) -> bool,
 ) -> Result<(String, Vec<String>), Error> {
     if text.trim().is_empty() {
         return Ok((text.to_string(), Vec::new()));
@@ -253,7 +265,7 @@ pub fn remove_from_text(
     let mut doc = parse_doc(text)?;
     let gone: Vec<(String, String, String)> = list(&mut doc, "contexts")
         .into_iter()
-        .filter(|c| marked_path(c).is_some_and(|p| doomed(&p)))
+        .filter(|c| mark_of(c).is_some_and(|m| doomed(&m)))
         .map(|c| {
             let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
             (
@@ -354,7 +366,7 @@ mod tests {
     #[test]
     fn merge_keeps_what_it_does_not_know() {
         let kc = sample("inception-lab-1-0", "https://127.0.0.1:7443");
-        let out = merge_into_text(USER, &kc, &path("lab/1/0"), false).unwrap();
+        let out = merge_into_text(USER, &kc, &path("lab/1/0"), "lab", false).unwrap();
         let doc: serde_json::Value = serde_saphyr::from_str(&out).unwrap();
         assert_eq!(doc["current-context"], "prod");
         assert_eq!(doc["users"][0]["user"]["exec"]["command"], "login");
@@ -364,10 +376,15 @@ mod tests {
             true
         );
         assert_eq!(doc["contexts"].as_array().unwrap().len(), 2);
-        assert_eq!(marked_path(&doc["contexts"][1]), Some(path("lab/1/0")));
+        let mark = Mark {
+            path: path("lab/1/0"),
+            from: Some("lab".into()),
+        };
+        assert_eq!(mark_of(&doc["contexts"][1]), Some(mark));
+        assert_eq!(mark_of(&doc["contexts"][0]), None);
         // Merging again replaces, and can switch.
         let kc2 = sample("inception-lab-1-0", "https://127.0.0.1:9443");
-        let again = merge_into_text(&out, &kc2, &path("lab/1/0"), true).unwrap();
+        let again = merge_into_text(&out, &kc2, &path("lab/1/0"), "lab", true).unwrap();
         let doc: serde_json::Value = serde_saphyr::from_str(&again).unwrap();
         assert_eq!(doc["clusters"].as_array().unwrap().len(), 2);
         assert_eq!(
@@ -380,7 +397,7 @@ mod tests {
     #[test]
     fn merge_into_nothing_makes_a_kubeconfig() {
         let kc = sample("inception-lab", "https://127.0.0.1:7443");
-        let out = merge_into_text("", &kc, &path("lab"), true).unwrap();
+        let out = merge_into_text("", &kc, &path("lab"), "lab", true).unwrap();
         let back = Kubeconfig::from_yaml(&out).unwrap();
         assert_eq!(back.current_context, "inception-lab");
         assert_eq!(back.clusters[0].cluster.server, "https://127.0.0.1:7443");
@@ -391,11 +408,11 @@ mod tests {
         let mut text = USER.to_string();
         for p in ["lab", "lab/0", "lab/1", "lab/1/0", "lab-10"] {
             let kc = sample(&format!("inception-{}", path(p).dashed()), "https://x");
-            text = merge_into_text(&text, &kc, &path(p), p == "lab/1/0").unwrap();
+            text = merge_into_text(&text, &kc, &path(p), "lab", p == "lab/1/0").unwrap();
         }
         // Tree `lab-10` has a name starting like `inception-lab-1`: it stays.
         let within = path("lab/1");
-        let (out, gone) = remove_from_text(&text, |p| p.is_within(&within)).unwrap();
+        let (out, gone) = remove_from_text(&text, |m| m.path.is_within(&within)).unwrap();
         assert_eq!(gone, ["inception-lab-1", "inception-lab-1-0"]);
         let doc: serde_json::Value = serde_saphyr::from_str(&out).unwrap();
         let names = |k: &str| -> Vec<String> {
@@ -420,7 +437,7 @@ mod tests {
             ["me", "inception-lab", "inception-lab-0", "inception-lab-10"]
         );
         assert_eq!(doc["current-context"], "");
-        let (same, none) = remove_from_text(&out, |p| p.is_within(&within)).unwrap();
+        let (same, none) = remove_from_text(&out, |m| m.path.is_within(&within)).unwrap();
         assert!(none.is_empty());
         assert_eq!(same, out);
     }

@@ -5,6 +5,7 @@
 
 pub mod cidr;
 mod error;
+pub mod gc;
 pub mod kubeadm;
 pub mod kubeconfig;
 pub mod labels;
@@ -12,6 +13,7 @@ pub mod manifests;
 pub mod pki;
 pub mod plan;
 pub mod record;
+pub mod scale;
 pub mod smoke;
 pub mod tree;
 pub mod version;

@@ -106,8 +106,14 @@ pub async fn merge_and_hold(
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let text = nesting::kubeconfig::merge_into_text(&read_or_empty(&file)?, &kc, path, false)
-        .with_context(|| format!("cannot merge into {}", file.display()))?;
+    let text = nesting::kubeconfig::merge_into_text(
+        &read_or_empty(&file)?,
+        &kc,
+        path,
+        &root.context,
+        false,
+    )
+    .with_context(|| format!("cannot merge into {}", file.display()))?;
     write_private(&file, &text)?;
     writeln!(
         out,
@@ -127,16 +133,20 @@ pub async fn merge_and_hold(
     Ok(())
 }
 
-/// Removes the contexts `merge_and_hold` added for clusters `doomed` picks.
+/// Removes the contexts `merge_and_hold` added for clusters `doomed` picks
+/// among those reached from the context `from`.
 pub fn forget(
     global: &Global,
+    from: &str,
     doomed: impl Fn(&ClusterPath) -> bool,
     out: &mut (impl Write + ?Sized),
 ) -> Result<()> {
     let file = user_kubeconfig(global)?;
     let text = read_or_empty(&file)?;
-    let (new, gone) = nesting::kubeconfig::remove_from_text(&text, doomed)
-        .with_context(|| format!("cannot update {}", file.display()))?;
+    let (new, gone) = nesting::kubeconfig::remove_from_text(&text, |m| {
+        m.from.as_deref().is_none_or(|f| f == from) && doomed(&m.path)
+    })
+    .with_context(|| format!("cannot update {}", file.display()))?;
     if gone.is_empty() {
         return Ok(());
     }

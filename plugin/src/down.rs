@@ -27,7 +27,12 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
                 Ok(r) => r,
                 Err(e) if e.root_cause().to_string().starts_with("no cluster ") => {
                     writeln!(out, "nothing to delete: {e:#}")?;
-                    return crate::connect::forget(global, |p| p.is_within(t), out);
+                    return crate::connect::forget(
+                        global,
+                        &cluster.context,
+                        |p| p.is_within(t),
+                        out,
+                    );
                 }
                 Err(e) => return Err(e),
             };
@@ -64,7 +69,12 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
         None => doomed.iter().filter_map(|(_, p)| p.parse().ok()).collect(),
     };
     let forget = |out: &mut dyn Write| {
-        crate::connect::forget(global, |p| roots.iter().any(|r| p.is_within(r)), out)
+        crate::connect::forget(
+            global,
+            &cluster.context,
+            |p| roots.iter().any(|r| p.is_within(r)),
+            out,
+        )
     };
     if doomed.is_empty() {
         writeln!(

@@ -1,11 +1,354 @@
-//! `gc` (placeholder until built).
+//! `gc`: find what inception left behind, at the current context and in
+//! every cluster reachable below it, and remove it (`--dry-run` lists it).
+//! What counts as left over is decided by `nesting::gc`; this lists,
+//! reaches and deletes.
 
+use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
+use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{DeleteParams, Preconditions};
+use kube::{Api, Client};
+use nesting::gc::{self as decide, Action, Finding, Judged, Kind, Level, ListedNamespace, Survey};
+use nesting::manifests::CONTROL_PLANE;
+use nesting::record::{self, LevelRecord};
+use nesting::{ClusterPath, labels};
 
 use crate::cli::{GcArgs, Global};
+use crate::{client, connect, state, wait};
 
-pub async fn gc(_global: &Global, _args: &GcArgs, _out: &mut impl Write) -> Result<()> {
-    bail!("gc is not built yet")
+/// How long a cluster may take to answer before it is left unsearched.
+const REACH_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// One cluster whose namespaces were listed, and what was found there.
+struct Searched {
+    client: Client,
+    judged: Judged,
+    /// Namespace name -> uid, so a deletion never hits a namespace made
+    /// again since it was listed.
+    uids: Vec<(String, Option<String>)>,
+}
+
+fn seconds_since(t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Option<u64> {
+    let t = t?;
+    let secs = (jiff::Timestamp::now() - t.0).get_seconds();
+    Some(u64::try_from(secs).unwrap_or(0))
+}
+
+fn listed(ns: &Namespace) -> ListedNamespace {
+    let m = &ns.metadata;
+    let mut finalizers: Vec<String> = ns
+        .spec
+        .as_ref()
+        .and_then(|s| s.finalizers.clone())
+        .unwrap_or_default();
+    finalizers.extend(m.finalizers.clone().unwrap_or_default());
+    let conditions = ns
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|c| c.status == "True")
+        .map(|c| format!("{}: {}", c.type_, c.message.clone().unwrap_or_default()))
+        .collect();
+    ListedNamespace {
+        name: m.name.clone().unwrap_or_default(),
+        labels: m.labels.clone().unwrap_or_default(),
+        annotations: m.annotations.clone().unwrap_or_default(),
+        age_secs: seconds_since(m.creation_timestamp.as_ref()),
+        deleting_secs: seconds_since(m.deletion_timestamp.as_ref()),
+        finalizers,
+        conditions,
+    }
+}
+
+/// The cluster's own record of its place, when it has one.
+async fn own_record(client: &Client) -> Option<LevelRecord> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), record::NAMESPACE);
+    let cm = api.get_opt(record::NAME).await.ok()??;
+    LevelRecord::from_config_map(&cm).ok()?
+}
+
+fn read_or_empty(file: &std::path::Path) -> Result<String> {
+    match std::fs::read_to_string(file) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", file.display())),
+    }
+}
+
+/// A cluster to search: its client and what it is known as.
+struct Visit {
+    client: Client,
+    place: String,
+    own: Vec<ClusterPath>,
+    current_context: bool,
+    namespaces: Vec<Namespace>,
+}
+
+/// Reaches cluster `path` (namespace `ns` in `parent`) and lists its
+/// inception namespaces and its record.
+async fn enter(
+    parent: &Client,
+    path: &ClusterPath,
+    ns: &str,
+    tunnels: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<(Client, Vec<Namespace>, Option<LevelRecord>)> {
+    let sts: Api<StatefulSet> = Api::namespaced(parent.clone(), ns);
+    let ready = sts
+        .get_opt(CONTROL_PLANE)
+        .await
+        .with_context(|| format!("cannot read the control plane in namespace {ns}"))?
+        .and_then(|s| s.status)
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    if ready < 1 {
+        bail!("control plane not Ready");
+    }
+    let (inner, tunnel) = tokio::time::timeout(REACH_TIMEOUT, wait::inner_client(parent, path, ns))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer in {}s", REACH_TIMEOUT.as_secs()))??;
+    let listed = tokio::time::timeout(REACH_TIMEOUT, async {
+        let nss = state::namespaces(&inner, &labels::all_selector()).await?;
+        let rec = own_record(&inner).await;
+        anyhow::Ok((nss, rec))
+    })
+    .await;
+    match listed {
+        Ok(Ok((nss, rec))) => {
+            tunnels.push(tunnel);
+            Ok((inner, nss, rec))
+        }
+        Ok(Err(e)) => {
+            tunnel.abort();
+            Err(e)
+        }
+        Err(_) => {
+            tunnel.abort();
+            bail!("no answer in {}s", REACH_TIMEOUT.as_secs())
+        }
+    }
+}
+
+pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<()> {
+    let root = client::connect(global).await?;
+    let file = connect::user_kubeconfig(global)?;
+    let text = read_or_empty(&file)?;
+    let marked = decide::marked_contexts(&text)
+        .with_context(|| format!("cannot read the contexts of {}", file.display()))?;
+
+    // The current context may itself be a cluster of a tree: its context
+    // is marked by `connect`, or it holds its own record.
+    let mut own: Vec<ClusterPath> = marked
+        .iter()
+        .filter(|(name, _)| *name == root.context)
+        .map(|(_, m)| m.path.clone())
+        .collect();
+    if let Some(p) = own_record(&root.client)
+        .await
+        .and_then(|r| r.path.parse().ok())
+    {
+        own.push(p);
+    }
+    let mut survey = Survey::default();
+    survey.live.extend(own.iter().cloned());
+    survey.explored.extend(own.iter().cloned());
+
+    let mut queue = VecDeque::from([Visit {
+        client: root.client.clone(),
+        place: root.context.clone(),
+        own,
+        current_context: true,
+        namespaces: state::namespaces(&root.client, &labels::all_selector()).await?,
+    }]);
+    let mut tunnels = Vec::new();
+    let mut searched: Vec<Searched> = Vec::new();
+    let mut unsearched: Vec<String> = Vec::new();
+    while let Some(v) = queue.pop_front() {
+        let level = Level {
+            place: v.place.clone(),
+            own: v.own.clone(),
+            current_context: v.current_context,
+            namespaces: v.namespaces.iter().map(listed).collect(),
+        };
+        let judged = decide::judge(&level);
+        for (ns, path) in &judged.kept {
+            survey.live.insert(path.clone());
+            let deleting = level
+                .namespaces
+                .iter()
+                .any(|l| l.name == *ns && l.deleting_secs.is_some());
+            if deleting {
+                continue;
+            }
+            match enter(&v.client, path, ns, &mut tunnels).await {
+                Ok((inner, namespaces, rec)) => {
+                    let mut own = vec![path.clone()];
+                    if let Some(p) = rec.and_then(|r| r.path.parse::<ClusterPath>().ok())
+                        && p != *path
+                    {
+                        own.push(p);
+                    }
+                    survey.explored.extend(own.iter().cloned());
+                    queue.push_back(Visit {
+                        client: inner,
+                        place: format!("{}/{path}", root.context),
+                        own,
+                        current_context: false,
+                        namespaces,
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(%path, error = %format!("{e:#}"), "not searched");
+                    unsearched.push(format!("{path}: {e:#}"));
+                }
+            }
+        }
+        searched.push(Searched {
+            client: v.client,
+            uids: v
+                .namespaces
+                .iter()
+                .map(|n| {
+                    (
+                        n.metadata.name.clone().unwrap_or_default(),
+                        n.metadata.uid.clone(),
+                    )
+                })
+                .collect(),
+            judged,
+        });
+    }
+
+    // Act on what each cluster holds.
+    let mut removed = 0usize;
+    let mut failed = 0usize;
+    let mut stuck = 0usize;
+    for s in &searched {
+        let api: Api<Namespace> = Api::all(s.client.clone());
+        for f in &s.judged.findings {
+            if f.action == Action::Stuck {
+                stuck += 1;
+                writeln!(out, "{}", f.line(false))?;
+                continue;
+            }
+            if args.dry_run {
+                removed += 1;
+                writeln!(out, "{}", f.line(false))?;
+                continue;
+            }
+            let uid = s
+                .uids
+                .iter()
+                .find(|(n, _)| *n == f.name)
+                .and_then(|(_, u)| u.clone());
+            let mut dp = DeleteParams::background();
+            if uid.is_some() {
+                dp = dp.preconditions(Preconditions {
+                    uid,
+                    resource_version: None,
+                });
+            }
+            match api.delete(&f.name, &dp).await {
+                Ok(_) => {
+                    removed += 1;
+                    writeln!(out, "{}", f.line(true))?;
+                }
+                Err(kube::Error::Api(e)) if e.is_not_found() => {
+                    removed += 1;
+                    writeln!(out, "{}", f.line(true))?;
+                }
+                Err(e) => {
+                    failed += 1;
+                    writeln!(
+                        out,
+                        "failed  {} {} ({})  {}: {e}",
+                        f.kind, f.name, f.place, f.reason
+                    )?;
+                }
+            }
+        }
+    }
+    tunnels.iter().for_each(|t| t.abort());
+
+    // Contexts `connect` added for clusters known to be gone.
+    let file_name = file.display().to_string();
+    let stale: Vec<Finding> = decide::stale_contexts(&marked, &survey, &file_name, &root.context);
+    if !stale.is_empty() {
+        if args.dry_run {
+            for f in &stale {
+                removed += 1;
+                writeln!(out, "{}", f.line(false))?;
+            }
+        } else {
+            let doomed: BTreeSet<ClusterPath> = marked
+                .iter()
+                .filter(|(n, _)| stale.iter().any(|f| f.name == *n))
+                .map(|(_, m)| m.path.clone())
+                .collect();
+            let result = nesting::kubeconfig::remove_from_text(&text, |m| {
+                m.from.as_deref() == Some(root.context.as_str()) && doomed.contains(&m.path)
+            })
+            .with_context(|| format!("cannot update {file_name}"))
+            .and_then(|(new, gone)| {
+                crate::kubeconfig_cmd::write_private(&file, &new)?;
+                Ok(gone)
+            });
+            match result {
+                Ok(gone) => {
+                    for name in gone {
+                        removed += 1;
+                        let f = stale.iter().find(|f| f.name == name);
+                        match f {
+                            Some(f) => writeln!(out, "{}", f.line(true))?,
+                            None => writeln!(
+                                out,
+                                "removed  {} {name} ({file_name})  its cluster no longer exists",
+                                Kind::Context
+                            )?,
+                        }
+                    }
+                }
+                Err(e) => {
+                    for f in &stale {
+                        failed += 1;
+                        writeln!(
+                            out,
+                            "failed  {} {} ({})  {}: {e:#}",
+                            f.kind, f.name, f.place, f.reason
+                        )?;
+                    }
+                }
+            }
+        }
+    }
+
+    // Summary.
+    let clusters = searched.len() - 1;
+    let scope = format!(
+        "context {} and {clusters} cluster{} below it",
+        root.context,
+        if clusters == 1 { "" } else { "s" }
+    );
+    if removed + failed + stuck == 0 {
+        writeln!(out, "nothing to collect in {scope}")?;
+    } else if args.dry_run {
+        writeln!(out, "{removed} would be removed, {stuck} stuck, in {scope}")?;
+    } else {
+        writeln!(
+            out,
+            "{removed} removed, {failed} failed, {stuck} stuck, in {scope}"
+        )?;
+    }
+    for u in &unsearched {
+        writeln!(out, "  not searched inside {u}")?;
+    }
+    if failed > 0 {
+        bail!("{failed} of {} removals failed", removed + failed);
+    }
+    Ok(())
 }

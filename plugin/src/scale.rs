@@ -1,11 +1,167 @@
-//! `scale` (placeholder until built).
+//! `scale PATH --workers N`: change how many worker nodes a cluster has.
 
 use std::io::Write;
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Api, Client};
+use nesting::manifests::WORKERS;
+use nesting::record::{self, LevelRecord};
+use nesting::{ClusterPath, labels};
 
-use crate::cli::{ScaleArgs, Global};
+use crate::cli::{Global, ScaleArgs};
+use crate::{client, kubeconfig_cmd, wait};
 
-pub async fn scale(_global: &Global, _args: &ScaleArgs, _out: &mut impl Write) -> Result<()> {
-    bail!("scale is not built yet")
+pub async fn scale(global: &Global, args: &ScaleArgs, out: &mut impl Write) -> Result<()> {
+    let path: ClusterPath = args.path.parse()?;
+    let cluster = client::connect(global).await?;
+    let (parent, ns, mut tunnels) = kubeconfig_cmd::reach(&cluster.client, &path).await?;
+    let res = async {
+        let (inner, tunnel) = wait::inner_client(&parent, &path, &ns)
+            .await
+            .with_context(|| format!("cannot reach cluster {path}"))?;
+        tunnels.push(tunnel);
+        scale_one(&parent, &inner, &path, &ns, args, out).await
+    }
+    .await;
+    for t in tunnels {
+        t.abort();
+    }
+    res
+}
+
+async fn scale_one(
+    parent: &Client,
+    inner: &Client,
+    path: &ClusterPath,
+    ns: &str,
+    args: &ScaleArgs,
+    out: &mut impl Write,
+) -> Result<()> {
+    // The cluster's own record says how big its pod CIDR is.
+    let cms: Api<ConfigMap> = Api::namespaced(inner.clone(), record::NAMESPACE);
+    let rec = cms
+        .get_opt(record::NAME)
+        .await?
+        .as_ref()
+        .map(LevelRecord::from_config_map)
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| {
+            anyhow!("cluster {path} has no record of its place yet: let `up` finish first")
+        })?;
+    let pod_cidr = rec
+        .pod_cidr
+        .parse()
+        .with_context(|| format!("cluster {path} records pod CIDR {:?}", rec.pod_cidr))?;
+    nesting::scale::check_workers(&path.to_string(), &pod_cidr, args.workers)
+        .map_err(|e| anyhow!(e))?;
+
+    let deploys: Api<Deployment> = Api::namespaced(parent.clone(), ns);
+    let before = deploys
+        .get_opt(WORKERS)
+        .await?
+        .ok_or_else(|| {
+            anyhow!("cluster {path} has no Deployment {ns}/{WORKERS}: rerun `kubectl inception up`")
+        })?
+        .spec
+        .and_then(|s| s.replicas)
+        .unwrap_or(0);
+    deploys
+        .patch_scale(
+            WORKERS,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "spec": { "replicas": args.workers } })),
+        )
+        .await
+        .with_context(|| format!("cannot scale Deployment {ns}/{WORKERS}"))?;
+    if !args.wait {
+        writeln!(
+            out,
+            "cluster {path}: workers {before} -> {} (not waiting)",
+            args.workers
+        )?;
+        return Ok(());
+    }
+
+    let start = Instant::now();
+    let pb = wait::bar(
+        &indicatif::MultiProgress::new(),
+        path.to_string(),
+        "scaling",
+    );
+    let pods: Api<Pod> = Api::namespaced(parent.clone(), ns);
+    let nodes: Api<Node> = Api::all(inner.clone());
+    let node_pods = ListParams::default().labels(labels::ROLE);
+    let want = 1 + args.workers as usize;
+    let mut removed = Vec::new();
+    loop {
+        let pod_list = pods.list(&node_pods).await?.items;
+        let live: Vec<&str> = pod_list
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect();
+        let all_pods: Vec<&str> = pod_list
+            .iter()
+            .filter_map(|p| p.metadata.name.as_deref())
+            .collect();
+        let node_list = match nodes.list(&ListParams::default()).await {
+            Ok(l) => l.items,
+            Err(e) => {
+                tracing::debug!("listing nodes of {path}: {e}");
+                Vec::new()
+            }
+        };
+        let names: Vec<&str> = node_list
+            .iter()
+            .filter_map(|n| n.metadata.name.as_deref())
+            .collect();
+        // A node goes once its Pod is gone altogether: its kubelet stopped.
+        for n in nesting::scale::stale_nodes(names.iter().copied(), all_pods.iter().copied()) {
+            match nodes.delete(&n, &DeleteParams::default()).await {
+                Ok(_) => removed.push(n),
+                Err(kube::Error::Api(s)) if s.is_not_found() => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot delete node {n} of {path}"));
+                }
+            }
+        }
+        let ready = wait::ready_nodes(&node_list);
+        pb.set_message(format!(
+            "node Pods {}/{want}, nodes {ready}/{want} Ready of {}",
+            live.len(),
+            names.len()
+        ));
+        if live.len() == want && all_pods.len() == want && names.len() == want && ready == want {
+            break;
+        }
+        if start.elapsed() > args.timeout {
+            pb.abandon();
+            let why = wait::diagnose(parent, ns).await;
+            bail!(
+                "cluster {path}: {ready} of {want} nodes Ready ({} nodes, {} node Pods) after {}s.\n{why}",
+                names.len(),
+                all_pods.len(),
+                args.timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    pb.finish_and_clear();
+    removed.sort();
+    removed.dedup();
+    if !removed.is_empty() {
+        writeln!(out, "cluster {path}: removed nodes {}", removed.join(", "))?;
+    }
+    writeln!(
+        out,
+        "cluster {path}: workers {before} -> {}, {want} nodes Ready in {:.1}s",
+        args.workers,
+        start.elapsed().as_secs_f64()
+    )?;
+    Ok(())
 }

@@ -167,6 +167,29 @@ fn summary(plan: &Plan, done: &[Outcome], waited: bool) -> Vec<String> {
 /// reaches; each one then goes on with its own children as soon as it is
 /// Ready, whatever its siblings are doing.
 async fn build(run: &Run<'_>, parent: Client, kids: Vec<usize>) -> Result<Vec<Outcome>> {
+    // Below the top, the parent is a cluster of this tree: check that the
+    // children's planned networks still fit what it really uses.
+    if let Some(&first) = kids.first()
+        && let Some(at) = run.plan.clusters[first].path.parent()
+    {
+        let found = discover::discover(&parent).await;
+        let used: Vec<_> = (found.service_cidrs.iter().chain(&found.pod_cidrs))
+            .map(|f| (f.cidr, f.source.clone()))
+            .collect();
+        for &i in &kids {
+            let c = &run.plan.clusters[i];
+            let bad = nesting::cidr::clashes(&c.networks, &used, &found.node_ips);
+            if !bad.is_empty() {
+                bail!(
+                    "cluster {} does not fit in cluster {at} as it really is: {}. \
+                     Remove the subtree with `kubectl inception down {at}` and run up again, \
+                     or plan other ranges with --cidr-pool or --exclude",
+                    c.path,
+                    bad.join("; ")
+                );
+            }
+        }
+    }
     // Check every sibling before writing anything.
     let mut mine = Vec::new();
     for &i in &kids {
