@@ -4,6 +4,7 @@
 //! decides names, CIDRs, PKI, kubeadm config, manifests and kubeconfigs.
 
 pub mod cidr;
+pub mod doctor;
 mod error;
 pub mod gc;
 pub mod kubeadm;

@@ -105,6 +105,11 @@ pub struct DoctorArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: TreeFormat,
+    /// Also run a short-lived privileged Pod (the node image) that reads a
+    /// node's cgroup version, inotify and conntrack limits, /dev/kmsg and
+    /// /lib/modules; it and its namespace are deleted afterwards.
+    #[arg(long)]
+    pub probe: bool,
 }
 
 #[derive(Debug, Args, Clone)]
