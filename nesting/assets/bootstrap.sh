@@ -108,9 +108,25 @@ network() {
   node=$(hostname | tr 'A-Z' 'a-z')
   conf=/etc/cni/net.d/10-inception.conflist
   mkdir -p /etc/cni/net.d
+  # The control plane sets its own node's podCIDR (the first of the pod
+  # CIDR) once it registers: kube-controller-manager's allocator looks at the
+  # nodes only 10 s after it starts, and then keeps what is set. Once only;
+  # a failure (say, a podCIDR already set) leaves it to the allocator.
+  own=
+  [ "$role" != control-plane ] || own=$(cat "$cfg/bootstrap/control-plane-pod-cidr" 2>/dev/null || true)
   while :; do
     if [ ! -s "$conf" ]; then
-      cidr=$(kubectl --kubeconfig "$kc" get node "$node" -o 'jsonpath={.spec.podCIDR}' 2>/dev/null || true)
+      cidr=$(kubectl --kubeconfig "$kc" get node "$node" -o 'jsonpath={.metadata.name} {.spec.podCIDR}' 2>/dev/null || true)
+      if [ -n "$own" ] && [ "$cidr" = "$node " ] && [ -s /etc/kubernetes/admin.conf ]; then
+        if kubectl --kubeconfig /etc/kubernetes/admin.conf patch node "$node" --type merge \
+          -p "{\"spec\":{\"podCIDR\":\"$own\",\"podCIDRs\":[\"$own\"]}}" >/dev/null 2>&1; then
+          log "podCIDR $own set on node $node"
+        fi
+        own=
+        continue
+      fi
+      cidr=${cidr#"$node"}
+      cidr=${cidr# }
       if [ -n "$cidr" ]; then
         cat >"$conf.tmp" <<CNI
 {

@@ -347,6 +347,15 @@ pub fn allocate(req: &CidrRequest, count: usize) -> Result<Vec<Networks>, Error>
     )))
 }
 
+/// The first node's share of a pod CIDR: its first /24 (IPv4) or /64
+/// (IPv6), the range kube-controller-manager gives the first node.
+pub fn first_node_cidr(pod_cidr: &IpNet) -> IpNet {
+    match pod_cidr {
+        IpNet::V4(n) => IpNet::V4(Ipv4Net::new(n.network(), 24.max(n.prefix_len())).unwrap()),
+        IpNet::V6(n) => IpNet::V6(Ipv6Net::new(n.network(), 64.max(n.prefix_len())).unwrap()),
+    }
+}
+
 /// Where a cluster's planned networks clash with what its parent really
 /// uses: `used` are (range, where it was found), `node_ips` the parent's
 /// node addresses. Empty when the plan still fits.
@@ -380,6 +389,16 @@ mod tests {
 
     fn overlaps(a: &IpNet, b: &IpNet) -> bool {
         a.contains(&b.network()) || b.contains(&a.network())
+    }
+
+    #[test]
+    fn the_first_node_takes_the_start_of_the_pod_cidr() {
+        assert_eq!(first_node_cidr(&net("10.4.0.0/16")), net("10.4.0.0/24"));
+        assert_eq!(first_node_cidr(&net("10.4.7.0/24")), net("10.4.7.0/24"));
+        assert_eq!(
+            first_node_cidr(&net("fd00:0:0:100::/56")),
+            net("fd00:0:0:100::/64")
+        );
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub const BOOTSTRAP_SCRIPT: &str = include_str!("../assets/bootstrap.sh");
 /// connection to them, and to the parent's `kubernetes` Service, in the
 /// iptables chain [`PARENT_API_CHAIN`] of each node Pod.
 pub const PARENT_APISERVERS_KEY: &str = "parent-apiservers";
+/// Bootstrap ConfigMap key: the control-plane node's podCIDR, which its
+/// bootstrap sets as soon as the node registers (kube-controller-manager's
+/// allocator waits 10 s before its first look at the nodes).
+pub const CONTROL_PLANE_POD_CIDR_KEY: &str = "control-plane-pod-cidr";
 /// The iptables chain (filter table, jumped to from OUTPUT and FORWARD)
 /// that keeps a cluster's nodes and Pods away from the parent's API.
 pub const PARENT_API_CHAIN: &str = "INCEPTION-PARENT-API";
@@ -160,6 +164,8 @@ pub struct ClusterObjects<'a> {
     /// node Pods must never reach them (nor the parent's `kubernetes`
     /// Service, which the node Pods know from their environment).
     pub parent_apiservers: &'a [SocketAddr],
+    /// The control-plane node's podCIDR: the first of the pod CIDR.
+    pub control_plane_pod_cidr: &'a str,
 }
 
 /// The parent apiserver's endpoints as bootstrap.sh reads them from
@@ -252,10 +258,14 @@ fn config_map(o: &ClusterObjects, name: &str, data: &[(&str, &str)]) -> ConfigMa
     }
 }
 
-/// The bootstrap script, and the parent apiserver endpoints when known.
+/// The bootstrap script, the control-plane node's podCIDR, and the parent
+/// apiserver endpoints when known.
 fn bootstrap_config_map(o: &ClusterObjects) -> ConfigMap {
     let parents = parent_apiservers_file(o.parent_apiservers);
-    let mut data = vec![("bootstrap.sh", BOOTSTRAP_SCRIPT)];
+    let mut data = vec![
+        ("bootstrap.sh", BOOTSTRAP_SCRIPT),
+        (CONTROL_PLANE_POD_CIDR_KEY, o.control_plane_pod_cidr),
+    ];
     if let Some(p) = &parents {
         data.push((PARENT_APISERVERS_KEY, p));
     }

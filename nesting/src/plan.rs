@@ -298,6 +298,7 @@ impl Plan {
             apiserver_ip: runtime.apiserver_ip,
             apiserver_names: &self.apiserver_names(c),
             parent_apiservers: &runtime.parent_apiservers,
+            control_plane_pod_cidr: &crate::cidr::first_node_cidr(&c.networks.pod_cidr).to_string(),
             // Deeper levels find the archives where their parent's node
             // Pods have them mounted.
             images_dir: self.images_dir.as_deref().map(|d| {
