@@ -103,21 +103,45 @@ render() { # kubeadm config with the token filled in, readable by root only
 # Pod networking of this cluster: a bridge on each node for its podCIDR, and
 # a route to every other node's podCIDR through that node (node Pods share
 # the parent's network, so one hop reaches them).
+write_cni() { # $1 = this node's podCIDR
+  cat >"$conf.tmp" <<CNI
+{
+  "cniVersion": "0.4.0",
+  "name": "inception",
+  "plugins": [
+    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$1"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+CNI
+  mv "$conf.tmp" "$conf"
+  log "pod network $1 on node $node"
+}
+
 network() {
   kc=/etc/kubernetes/kubelet.conf
   node=$(hostname | tr 'A-Z' 'a-z')
   conf=/etc/cni/net.d/10-inception.conflist
   mkdir -p /etc/cni/net.d
-  # The control plane sets its own node's podCIDR (the first of the pod
-  # CIDR) once it registers: kube-controller-manager's allocator looks at the
-  # nodes only 10 s after it starts, and then keeps what is set. Once only;
-  # a failure (say, a podCIDR already set) leaves it to the allocator.
+  written=
+  [ ! -s "$conf" ] || written=$(sed -n 's/.*"subnet": "\([^"]*\)".*/\1/p' "$conf")
+  # The control plane's node takes the first of the pod CIDR: its network
+  # is written before kubelet starts, so the node is Ready as it registers,
+  # and the podCIDR is set on the node then (kube-controller-manager's
+  # allocator first looks at the nodes 10 s after it starts, and keeps what
+  # is set). Should the node end up with another, the network follows it.
   own=
   [ "$role" != control-plane ] || own=$(cat "$cfg/bootstrap/control-plane-pod-cidr" 2>/dev/null || true)
+  if [ -z "$written" ] && [ -n "$own" ]; then
+    write_cni "$own"
+    written=$own
+  fi
+  settled=0
   while :; do
-    if [ ! -s "$conf" ]; then
-      cidr=$(kubectl --kubeconfig "$kc" get node "$node" -o 'jsonpath={.metadata.name} {.spec.podCIDR}' 2>/dev/null || true)
-      if [ -n "$own" ] && [ "$cidr" = "$node " ] && [ -s /etc/kubernetes/admin.conf ]; then
+    if [ "$settled" = 0 ]; then
+      got=$(kubectl --kubeconfig "$kc" get node "$node" -o 'jsonpath={.metadata.name} {.spec.podCIDR}' 2>/dev/null || true)
+      if [ -n "$own" ] && [ "$got" = "$node " ] && [ -s /etc/kubernetes/admin.conf ]; then
         if kubectl --kubeconfig /etc/kubernetes/admin.conf patch node "$node" --type merge \
           -p "{\"spec\":{\"podCIDR\":\"$own\",\"podCIDRs\":[\"$own\"]}}" >/dev/null 2>&1; then
           log "podCIDR $own set on node $node"
@@ -125,22 +149,12 @@ network() {
         own=
         continue
       fi
-      cidr=${cidr#"$node"}
+      cidr=${got#"$node"}
       cidr=${cidr# }
       if [ -n "$cidr" ]; then
-        cat >"$conf.tmp" <<CNI
-{
-  "cniVersion": "0.4.0",
-  "name": "inception",
-  "plugins": [
-    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$cidr"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-CNI
-        mv "$conf.tmp" "$conf"
-        log "pod network $cidr on node $node"
+        [ "$cidr" = "$written" ] || write_cni "$cidr"
+        written=$cidr
+        settled=1
       fi
     fi
     kubectl --kubeconfig "$kc" get nodes -o 'jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} {.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' 2>/dev/null |
@@ -148,8 +162,8 @@ CNI
         [ "$name" = "$node" ] || [ -z "$cidr" ] || [ -z "$ip" ] && continue
         ip route replace "$cidr" via "$ip" 2>/dev/null || true
       done
-    # Often until this node has its network, so it is Ready soon after.
-    if [ -s "$conf" ]; then sleep 3; else sleep 1; fi
+    # Often until this node has its podCIDR, so it is Ready soon after.
+    if [ "$settled" = 1 ]; then sleep 3; else sleep 1; fi
   done
 }
 
