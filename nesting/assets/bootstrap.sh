@@ -119,51 +119,67 @@ CNI
   log "pod network $1 on node $node"
 }
 
+# The control plane gives each node without a podCIDR the first free one of
+# the planned list, itself the first of all (its network is written before
+# it registers). One allocator per cluster: kube-controller-manager's is off.
+allocate_cidrs() {
+  a=/etc/kubernetes/admin.conf
+  [ -s "$a" ] || return 0
+  list=$(kubectl --kubeconfig "$a" get nodes -o 'jsonpath={range .items[*]}{.metadata.name},{.spec.podCIDR}{"\n"}{end}' 2>/dev/null) || return 0
+  for name in $(printf '%s\n' "$list" | awk -F, '$1 != "" && $2 == "" { print $1 }'); do
+    if [ "$name" = "$node" ]; then
+      free=$(head -n 1 "$cidrs")
+    else
+      printf '%s\n' "$list" | awk -F, '$2 != "" { print $2 }' >/run/inception-cidrs-used
+      free=$(tail -n +2 "$cidrs" | grep -vxF -f /run/inception-cidrs-used | head -n 1 || true)
+    fi
+    if [ -z "$free" ]; then
+      log "no podCIDR left for node $name"
+      continue
+    fi
+    if err=$(kubectl --kubeconfig "$a" patch node "$name" --type merge \
+      -p "{\"spec\":{\"podCIDR\":\"$free\",\"podCIDRs\":[\"$free\"]}}" 2>&1 >/dev/null); then
+      log "podCIDR $free given to node $name"
+      list=$(printf '%s\n%s,%s' "$list" "$name" "$free")
+      gave=1
+    else
+      log "cannot give podCIDR $free to node $name: $err"
+    fi
+  done
+}
+
 network() {
   kc=/etc/kubernetes/kubelet.conf
   node=$(hostname | tr 'A-Z' 'a-z')
   conf=/etc/cni/net.d/10-inception.conflist
+  cidrs=$cfg/bootstrap/node-pod-cidrs
   mkdir -p /etc/cni/net.d
   written=
   [ ! -s "$conf" ] || written=$(sed -n 's/.*"subnet": "\([^"]*\)".*/\1/p' "$conf")
-  # The control plane's node takes the first of the pod CIDR: its network
-  # is written before kubelet starts, so the node is Ready as it registers,
-  # and the podCIDR is set on the node then (kube-controller-manager's
-  # allocator first looks at the nodes 10 s after it starts, and keeps what
-  # is set). Should the node end up with another, the network follows it.
-  own=
-  [ "$role" != control-plane ] || own=$(cat "$cfg/bootstrap/control-plane-pod-cidr" 2>/dev/null || true)
-  if [ -z "$written" ] && [ -n "$own" ]; then
-    write_cni "$own"
-    written=$own
+  if [ "$role" = control-plane ] && [ -z "$written" ] && [ -s "$cidrs" ]; then
+    written=$(head -n 1 "$cidrs")
+    write_cni "$written"
   fi
   settled=0
   while :; do
+    gave=0
+    [ "$role" != control-plane ] || allocate_cidrs
+    nodes=$(kubectl --kubeconfig "$kc" get nodes -o 'jsonpath={range .items[*]}{.metadata.name},{.spec.podCIDR},{.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' 2>/dev/null || true)
     if [ "$settled" = 0 ]; then
-      got=$(kubectl --kubeconfig "$kc" get node "$node" -o 'jsonpath={.metadata.name} {.spec.podCIDR}' 2>/dev/null || true)
-      if [ -n "$own" ] && [ "$got" = "$node " ] && [ -s /etc/kubernetes/admin.conf ]; then
-        if kubectl --kubeconfig /etc/kubernetes/admin.conf patch node "$node" --type merge \
-          -p "{\"spec\":{\"podCIDR\":\"$own\",\"podCIDRs\":[\"$own\"]}}" >/dev/null 2>&1; then
-          log "podCIDR $own set on node $node"
-        fi
-        own=
-        continue
-      fi
-      cidr=${got#"$node"}
-      cidr=${cidr# }
+      cidr=$(printf '%s\n' "$nodes" | awk -F, -v n="$node" '$1 == n { print $2 }')
       if [ -n "$cidr" ]; then
+        # Should the node have another podCIDR than written, follow it.
         [ "$cidr" = "$written" ] || write_cni "$cidr"
         written=$cidr
         settled=1
       fi
     fi
-    kubectl --kubeconfig "$kc" get nodes -o 'jsonpath={range .items[*]}{.metadata.name} {.spec.podCIDR} {.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' 2>/dev/null |
-      while read -r name cidr ip; do
-        [ "$name" = "$node" ] || [ -z "$cidr" ] || [ -z "$ip" ] && continue
-        ip route replace "$cidr" via "$ip" 2>/dev/null || true
-      done
-    # Often until this node has its podCIDR, so it is Ready soon after.
-    if [ "$settled" = 1 ]; then sleep 3; else sleep 1; fi
+    printf '%s\n' "$nodes" | while IFS=, read -r name cidr ip; do
+      [ "$name" = "$node" ] || [ -z "$cidr" ] || [ -z "$ip" ] && continue
+      ip route replace "$cidr" via "$ip" 2>/dev/null || true
+    done
+    # Often until this node has its podCIDR or while others are given one.
+    if [ "$settled" = 1 ] && [ "$gave" = 0 ]; then sleep 3; else sleep 1; fi
   done
 }
 

@@ -347,12 +347,20 @@ pub fn allocate(req: &CidrRequest, count: usize) -> Result<Vec<Networks>, Error>
     )))
 }
 
-/// The first node's share of a pod CIDR: its first /24 (IPv4) or /64
-/// (IPv6), the range kube-controller-manager gives the first node.
-pub fn first_node_cidr(pod_cidr: &IpNet) -> IpNet {
-    match pod_cidr {
-        IpNet::V4(n) => IpNet::V4(Ipv4Net::new(n.network(), 24.max(n.prefix_len())).unwrap()),
-        IpNet::V6(n) => IpNet::V6(Ipv6Net::new(n.network(), 64.max(n.prefix_len())).unwrap()),
+/// Most nodes a cluster is planned for: the podCIDRs listed for its nodes.
+pub const MAX_NODES: usize = 1024;
+
+/// The podCIDRs a cluster's nodes take, in order (the control plane's
+/// first): each node a /24 (IPv4) or a /64 (IPv6) of the pod CIDR, at most
+/// [`MAX_NODES`].
+pub fn node_cidrs(pod_cidr: &IpNet) -> Vec<IpNet> {
+    let node_prefix = match pod_cidr {
+        IpNet::V4(_) => 24,
+        IpNet::V6(_) => 64,
+    };
+    match pod_cidr.subnets(node_prefix.max(pod_cidr.prefix_len())) {
+        Ok(nets) => nets.take(MAX_NODES).collect(),
+        Err(_) => vec![*pod_cidr],
     }
 }
 
@@ -392,13 +400,16 @@ mod tests {
     }
 
     #[test]
-    fn the_first_node_takes_the_start_of_the_pod_cidr() {
-        assert_eq!(first_node_cidr(&net("10.4.0.0/16")), net("10.4.0.0/24"));
-        assert_eq!(first_node_cidr(&net("10.4.7.0/24")), net("10.4.7.0/24"));
-        assert_eq!(
-            first_node_cidr(&net("fd00:0:0:100::/56")),
-            net("fd00:0:0:100::/64")
-        );
+    fn nodes_take_the_pod_cidr_in_order() {
+        let v4 = node_cidrs(&net("10.4.0.0/16"));
+        assert_eq!(v4.len(), 256);
+        assert_eq!(v4[0], net("10.4.0.0/24"));
+        assert_eq!(v4[1], net("10.4.1.0/24"));
+        assert_eq!(v4[255], net("10.4.255.0/24"));
+        assert_eq!(node_cidrs(&net("10.4.7.0/24")), [net("10.4.7.0/24")]);
+        let v6 = node_cidrs(&net("fd00:0:0:100::/56"));
+        assert_eq!((v6.len(), v6[1]), (256, net("fd00:0:0:101::/64")));
+        assert_eq!(node_cidrs(&net("10.0.0.0/8")).len(), MAX_NODES);
     }
 
     #[test]

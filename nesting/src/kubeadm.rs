@@ -58,6 +58,11 @@ fn cri_socket(v: KubeVersion) -> &'static str {
     }
 }
 
+/// kube-controller-manager's controllers: kubeadm's (the defaults plus the
+/// bootstrap token signer and cleaner, which joining needs), less the node
+/// CIDR allocator.
+pub const NO_NODE_IPAM: &str = "*,bootstrapsigner,tokencleaner,-nodeipam";
+
 /// Command-line style arguments: a map up to v1beta3, a list of name/value from v1beta4.
 fn args(api: KubeadmApi, pairs: &[(&str, &str)]) -> Value {
     if api >= KubeadmApi::V1beta4 {
@@ -172,6 +177,11 @@ pub fn render(input: &KubeadmInput) -> Result<KubeadmConfig, Error> {
             "dnsDomain": input.cluster_domain,
         },
         "apiServer": { "certSANs": input.cert_sans },
+        // Nodes get their podCIDR from the control plane's bootstrap, from
+        // the planned list: the controller manager's own allocator first
+        // looks at the nodes 10 s after it starts, and holds back every
+        // controller started after it (StatefulSets, Deployments...).
+        "controllerManager": { "extraArgs": args(api, &[("controllers", NO_NODE_IPAM)]) },
         "etcd": { "local": { "dataDir": "/var/lib/etcd" } },
     });
     if api >= KubeadmApi::V1beta4 {
@@ -261,10 +271,18 @@ mod tests {
             old[0]["nodeRegistration"]["kubeletExtraArgs"]["node-labels"],
             "kubectl-inception.dev/path=lab"
         );
+        assert_eq!(
+            old[1]["controllerManager"]["extraArgs"]["controllers"],
+            NO_NODE_IPAM
+        );
         let new = docs(&render_for("v1.31.0", false).init);
         assert_eq!(
             new[0]["nodeRegistration"]["kubeletExtraArgs"][0],
             json!({"name": "node-labels", "value": "kubectl-inception.dev/path=lab"})
+        );
+        assert_eq!(
+            new[1]["controllerManager"]["extraArgs"][0],
+            json!({"name": "controllers", "value": NO_NODE_IPAM})
         );
     }
 

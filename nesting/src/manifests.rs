@@ -50,10 +50,10 @@ pub const BOOTSTRAP_SCRIPT: &str = include_str!("../assets/bootstrap.sh");
 /// connection to them, and to the parent's `kubernetes` Service, in the
 /// iptables chain [`PARENT_API_CHAIN`] of each node Pod.
 pub const PARENT_APISERVERS_KEY: &str = "parent-apiservers";
-/// Bootstrap ConfigMap key: the control-plane node's podCIDR, which its
-/// bootstrap sets as soon as the node registers (kube-controller-manager's
-/// allocator waits 10 s before its first look at the nodes).
-pub const CONTROL_PLANE_POD_CIDR_KEY: &str = "control-plane-pod-cidr";
+/// Bootstrap ConfigMap key: the podCIDRs of the cluster's nodes, one a
+/// line, the control plane's first. The control plane's bootstrap gives
+/// each node the first one free as soon as it registers.
+pub const NODE_POD_CIDRS_KEY: &str = "node-pod-cidrs";
 /// The iptables chain (filter table, jumped to from OUTPUT and FORWARD)
 /// that keeps a cluster's nodes and Pods away from the parent's API.
 pub const PARENT_API_CHAIN: &str = "INCEPTION-PARENT-API";
@@ -164,8 +164,8 @@ pub struct ClusterObjects<'a> {
     /// node Pods must never reach them (nor the parent's `kubernetes`
     /// Service, which the node Pods know from their environment).
     pub parent_apiservers: &'a [SocketAddr],
-    /// The control-plane node's podCIDR: the first of the pod CIDR.
-    pub control_plane_pod_cidr: &'a str,
+    /// The nodes' podCIDRs, one a line, the control plane's first.
+    pub node_pod_cidrs: &'a str,
 }
 
 /// The parent apiserver's endpoints as bootstrap.sh reads them from
@@ -258,13 +258,13 @@ fn config_map(o: &ClusterObjects, name: &str, data: &[(&str, &str)]) -> ConfigMa
     }
 }
 
-/// The bootstrap script, the control-plane node's podCIDR, and the parent
+/// The bootstrap script, the nodes' podCIDRs, and the parent
 /// apiserver endpoints when known.
 fn bootstrap_config_map(o: &ClusterObjects) -> ConfigMap {
     let parents = parent_apiservers_file(o.parent_apiservers);
     let mut data = vec![
         ("bootstrap.sh", BOOTSTRAP_SCRIPT),
-        (CONTROL_PLANE_POD_CIDR_KEY, o.control_plane_pod_cidr),
+        (NODE_POD_CIDRS_KEY, o.node_pod_cidrs),
     ];
     if let Some(p) = &parents {
         data.push((PARENT_APISERVERS_KEY, p));

@@ -298,7 +298,10 @@ impl Plan {
             apiserver_ip: runtime.apiserver_ip,
             apiserver_names: &self.apiserver_names(c),
             parent_apiservers: &runtime.parent_apiservers,
-            control_plane_pod_cidr: &crate::cidr::first_node_cidr(&c.networks.pod_cidr).to_string(),
+            node_pod_cidrs: &crate::cidr::node_cidrs(&c.networks.pod_cidr)
+                .iter()
+                .map(|n| format!("{n}\n"))
+                .collect::<String>(),
             // Deeper levels find the archives where their parent's node
             // Pods have them mounted.
             images_dir: self.images_dir.as_deref().map(|d| {

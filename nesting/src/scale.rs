@@ -18,7 +18,7 @@ pub fn node_capacity(pod_cidr: &IpNet) -> u64 {
 /// Checks a wanted worker count against the cluster's pod CIDR (one node
 /// is the control plane). The error says what fits.
 pub fn check_workers(path: &str, pod_cidr: &IpNet, workers: u32) -> Result<(), String> {
-    let cap = node_capacity(pod_cidr);
+    let cap = node_capacity(pod_cidr).min(crate::cidr::MAX_NODES as u64);
     if u64::from(workers) + 1 > cap {
         return Err(format!(
             "cluster {path} cannot hold {workers} workers: its pod CIDR {pod_cidr} has room for {cap} nodes (one /{} each), the control plane included; ask for at most {} workers",

@@ -123,13 +123,7 @@ pub async fn merge_and_hold(
         kc.current_context
     )?;
     out.flush()?;
-    eprintln!(
-        "tunnel to cluster {path} open on {addr}: keep this command running, Ctrl-C closes it"
-    );
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = task => {}
-    }
+    kubeconfig_cmd::hold(path, addr, task).await;
     Ok(())
 }
 

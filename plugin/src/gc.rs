@@ -134,6 +134,14 @@ async fn enter(
     }
 }
 
+/// The line for a finding whose removal failed.
+fn failed_line(f: &Finding, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "failed  {} {} ({})  {}: {e}",
+        f.kind, f.name, f.place, f.reason
+    )
+}
+
 pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<()> {
     let root = client::connect(global).await?;
     let file = connect::user_kubeconfig(global)?;
@@ -264,11 +272,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
                 }
                 Err(e) => {
                     failed += 1;
-                    writeln!(
-                        out,
-                        "failed  {} {} ({})  {}: {e}",
-                        f.kind, f.name, f.place, f.reason
-                    )?;
+                    writeln!(out, "{}", failed_line(f, &e))?;
                 }
             }
         }
@@ -316,11 +320,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
                 Err(e) => {
                     for f in &stale {
                         failed += 1;
-                        writeln!(
-                            out,
-                            "failed  {} {} ({})  {}: {e:#}",
-                            f.kind, f.name, f.place, f.reason
-                        )?;
+                        writeln!(out, "{}", failed_line(f, &format!("{e:#}")))?;
                     }
                 }
             }

@@ -180,6 +180,16 @@ pub async fn kubeconfig(
     let kc = build(&parent, &path, &ns, &format!("https://{addr}")).await?;
     emit(&kc, out)?;
     out.flush()?;
+    hold(&path, addr, task).await;
+    Ok(())
+}
+
+/// Keeps the tunnel to cluster `path` on `addr` open until Ctrl-C.
+pub async fn hold(
+    path: &ClusterPath,
+    addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+) {
     eprintln!(
         "tunnel to cluster {path} open on {addr}: keep this command running, Ctrl-C closes it"
     );
@@ -187,5 +197,4 @@ pub async fn kubeconfig(
         _ = tokio::signal::ctrl_c() => {}
         _ = task => {}
     }
-    Ok(())
 }

@@ -326,22 +326,25 @@ fn host(cmd: &str) -> String {
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 
+/// `doctor --probe` with the node image `image`.
+fn probe(lab: &Lab, version: &str, image: &str) -> (Value, bool, String) {
+    let args = [
+        "docprobe",
+        "--probe",
+        "--kubernetes-version",
+        version,
+        "--image",
+        image,
+    ];
+    doctor(lab, &args)
+}
+
 #[tokio::test]
 async fn probe_reports_what_this_machine_has() {
     let lab = Lab::with_node();
     let version = lab.fact("LAB_K8S_VERSION").to_string();
     let image = format!("localhost/kubectl-inception/node:{version}");
-    let (r, ok, stderr) = doctor(
-        &lab,
-        &[
-            "docprobe",
-            "--probe",
-            "--kubernetes-version",
-            &version,
-            "--image",
-            &image,
-        ],
-    );
+    let (r, ok, stderr) = probe(&lab, &version, &image);
     assert_eq!(status(&r, "probe"), "ok", "{r:#}");
     assert_eq!(status(&r, "nodes"), "ok", "{r:#}");
     assert_eq!(status(&r, "privileged-pods"), "ok", "{r:#}");
@@ -385,16 +388,10 @@ async fn probe_reports_what_this_machine_has() {
 
     // An image the node does not have: the probe fails at once and says why.
     let start = Instant::now();
-    let (r, ok, stderr) = doctor(
+    let (r, ok, stderr) = probe(
         &lab,
-        &[
-            "docprobe",
-            "--probe",
-            "--kubernetes-version",
-            &version,
-            "--image",
-            "localhost/kubectl-inception/no-such-image:v0",
-        ],
+        &version,
+        "localhost/kubectl-inception/no-such-image:v0",
     );
     assert_eq!(status(&r, "probe"), "fail", "{r:#}");
     assert!(
