@@ -347,6 +347,15 @@ pub fn allocate(req: &CidrRequest, count: usize) -> Result<Vec<Networks>, Error>
     )))
 }
 
+/// The prefix of one node's share of a pod CIDR: /24 (IPv4) or /64 (IPv6),
+/// kube-controller-manager's defaults.
+pub fn node_prefix(pod_cidr: &IpNet) -> u8 {
+    match pod_cidr {
+        IpNet::V4(_) => 24,
+        IpNet::V6(_) => 64,
+    }
+}
+
 /// Most nodes a cluster is planned for: the podCIDRs listed for its nodes.
 pub const MAX_NODES: usize = 1024;
 
@@ -354,11 +363,7 @@ pub const MAX_NODES: usize = 1024;
 /// first): each node a /24 (IPv4) or a /64 (IPv6) of the pod CIDR, at most
 /// [`MAX_NODES`].
 pub fn node_cidrs(pod_cidr: &IpNet) -> Vec<IpNet> {
-    let node_prefix = match pod_cidr {
-        IpNet::V4(_) => 24,
-        IpNet::V6(_) => 64,
-    };
-    match pod_cidr.subnets(node_prefix.max(pod_cidr.prefix_len())) {
+    match pod_cidr.subnets(node_prefix(pod_cidr).max(pod_cidr.prefix_len())) {
         Ok(nets) => nets.take(MAX_NODES).collect(),
         Err(_) => vec![*pod_cidr],
     }

@@ -4,14 +4,12 @@ use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 
+use crate::cidr::node_prefix;
+
 /// How many nodes a pod CIDR can hold: kube-controller-manager gives each
 /// node a /24 (IPv4) or a /64 (IPv6) of it.
 pub fn node_capacity(pod_cidr: &IpNet) -> u64 {
-    let node_prefix: u8 = match pod_cidr {
-        IpNet::V4(_) => 24,
-        IpNet::V6(_) => 64,
-    };
-    let bits = node_prefix.saturating_sub(pod_cidr.prefix_len());
+    let bits = node_prefix(pod_cidr).saturating_sub(pod_cidr.prefix_len());
     1u64.checked_shl(u32::from(bits)).unwrap_or(u64::MAX)
 }
 
@@ -22,10 +20,7 @@ pub fn check_workers(path: &str, pod_cidr: &IpNet, workers: u32) -> Result<(), S
     if u64::from(workers) + 1 > cap {
         return Err(format!(
             "cluster {path} cannot hold {workers} workers: its pod CIDR {pod_cidr} has room for {cap} nodes (one /{} each), the control plane included; ask for at most {} workers",
-            match pod_cidr {
-                IpNet::V4(_) => 24,
-                IpNet::V6(_) => 64,
-            },
+            node_prefix(pod_cidr),
             cap - 1
         ));
     }

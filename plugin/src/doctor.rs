@@ -363,15 +363,7 @@ async fn namespace_state(client: &Client, name: &str) -> Result<Option<Namespace
 
 fn describe_namespace(ns: &Namespace) -> NamespaceState {
     if let Some(t) = &ns.metadata.deletion_timestamp {
-        let conditions = ns
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.status == "True")
-            .map(|c| format!("{}: {}", c.type_, c.message.unwrap_or_default()))
-            .collect();
+        let conditions = state::true_conditions(ns);
         return NamespaceState::Terminating {
             since: t.0.to_string(),
             conditions,

@@ -46,15 +46,7 @@ fn listed(ns: &Namespace) -> ListedNamespace {
         .and_then(|s| s.finalizers.clone())
         .unwrap_or_default();
     finalizers.extend(m.finalizers.clone().unwrap_or_default());
-    let conditions = ns
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .filter(|c| c.status == "True")
-        .map(|c| format!("{}: {}", c.type_, c.message.clone().unwrap_or_default()))
-        .collect();
+    let conditions = state::true_conditions(ns);
     ListedNamespace {
         name: m.name.clone().unwrap_or_default(),
         labels: m.labels.clone().unwrap_or_default(),

@@ -21,6 +21,16 @@ pub async fn namespaces(client: &Client, selector: &str) -> Result<Vec<Namespace
 }
 
 /// The cluster path a namespace belongs to.
+/// A namespace's conditions that hold, as `Type: message`.
+pub fn true_conditions(ns: &Namespace) -> Vec<String> {
+    (ns.status.as_ref().and_then(|s| s.conditions.as_ref()))
+        .into_iter()
+        .flatten()
+        .filter(|c| c.status == "True")
+        .map(|c| format!("{}: {}", c.type_, c.message.clone().unwrap_or_default()))
+        .collect()
+}
+
 pub fn path_of(ns: &Namespace) -> Option<ClusterPath> {
     ns.metadata
         .annotations
