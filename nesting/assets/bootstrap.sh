@@ -100,103 +100,12 @@ render() { # kubeadm config with the token filled in, readable by root only
   echo "/run/kubeadm-$1"
 }
 
-# Pod networking of this cluster: a bridge on each node for its podCIDR, and
-# a route to every other node's podCIDR through that node (node Pods share
-# the parent's network, so one hop reaches them).
-write_cni() { # $1 = this node's podCIDR
-  cat >"$conf.tmp" <<CNI
-{
-  "cniVersion": "0.4.0",
-  "name": "inception",
-  "plugins": [
-    {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$1"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-CNI
-  mv "$conf.tmp" "$conf"
-  log "pod network $1 on node $node"
-}
-
-# The control plane gives each node without a podCIDR the first free one of
-# the planned list, itself the first of all (its network is written before
-# it registers). One allocator per cluster: kube-controller-manager's is off.
-allocate_cidrs() {
-  a=/etc/kubernetes/admin.conf
-  [ -s "$a" ] || return 0
-  list=$(kubectl --kubeconfig "$a" get nodes -o 'jsonpath={range .items[*]}{.metadata.name},{.spec.podCIDR}{"\n"}{end}' 2>/dev/null) || return 0
-  for name in $(printf '%s\n' "$list" | awk -F, '$1 != "" && $2 == "" { print $1 }'); do
-    if [ "$name" = "$node" ]; then
-      free=$(head -n 1 "$cidrs")
-    else
-      printf '%s\n' "$list" | awk -F, '$2 != "" { print $2 }' >/run/inception-cidrs-used
-      free=$(tail -n +2 "$cidrs" | grep -vxF -f /run/inception-cidrs-used | head -n 1 || true)
-    fi
-    if [ -z "$free" ]; then
-      log "no podCIDR left for node $name"
-      continue
-    fi
-    if err=$(kubectl --kubeconfig "$a" patch node "$name" --type merge \
-      -p "{\"spec\":{\"podCIDR\":\"$free\",\"podCIDRs\":[\"$free\"]}}" 2>&1 >/dev/null); then
-      log "podCIDR $free given to node $name"
-      list=$(printf '%s\n%s,%s' "$list" "$name" "$free")
-      gave=1
-    else
-      log "cannot give podCIDR $free to node $name: $err"
-    fi
-  done
-}
-
-network() {
-  kc=/etc/kubernetes/kubelet.conf
-  node=$(hostname | tr 'A-Z' 'a-z')
-  conf=/etc/cni/net.d/10-inception.conflist
-  cidrs=$cfg/bootstrap/node-pod-cidrs
-  mkdir -p /etc/cni/net.d
-  written=
-  [ ! -s "$conf" ] || written=$(sed -n 's/.*"subnet": "\([^"]*\)".*/\1/p' "$conf")
-  if [ "$role" = control-plane ] && [ -z "$written" ] && [ -s "$cidrs" ]; then
-    written=$(head -n 1 "$cidrs")
-    write_cni "$written"
-  fi
-  settled=0
-  while :; do
-    gave=0
-    [ "$role" != control-plane ] || allocate_cidrs
-    nodes=$(kubectl --kubeconfig "$kc" get nodes -o 'jsonpath={range .items[*]}{.metadata.name},{.spec.podCIDR},{.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' 2>/dev/null || true)
-    if [ "$settled" = 0 ]; then
-      cidr=$(printf '%s\n' "$nodes" | awk -F, -v n="$node" '$1 == n { print $2 }')
-      if [ -n "$cidr" ]; then
-        # Should the node have another podCIDR than written, follow it.
-        [ "$cidr" = "$written" ] || write_cni "$cidr"
-        written=$cidr
-        settled=1
-      fi
-    fi
-    printf '%s\n' "$nodes" | while IFS=, read -r name cidr ip; do
-      [ "$name" = "$node" ] || [ -z "$cidr" ] || [ -z "$ip" ] && continue
-      ip route replace "$cidr" via "$ip" 2>/dev/null || true
-    done
-    # Often until this node has its podCIDR or while others are given one.
-    if [ "$settled" = 1 ] && [ "$gave" = 0 ]; then sleep 3; else sleep 1; fi
-  done
-}
-
-start_network() { # once per container: the loop waits for kubelet.conf itself
-  pid=/run/inception-network.pid
-  if [ -s "$pid" ] && kill -0 "$(cat "$pid")" 2>/dev/null; then return 0; fi
-  network </dev/null >>/var/log/inception-network.log 2>&1 &
-  echo $! >"$pid"
-}
-
 # Written once kubeadm succeeded: /etc/kubernetes outlives container
 # restarts (an emptyDir), so a restarted node keeps its state.
 done_mark=/etc/kubernetes/.inception-bootstrapped
 if [ -e "$done_mark" ]; then
   log "already bootstrapped"
   touch "$done_mark"
-  start_network
   exit 0
 fi
 # An earlier attempt failed half way: start clean.
@@ -205,8 +114,8 @@ if [ -e /etc/kubernetes/kubelet.conf ] || [ -d /etc/kubernetes/manifests ]; then
   kubeadm reset -f >/dev/null 2>&1 || true
 fi
 
-# The node's pod network follows as soon as it is registered.
-start_network
+# The node's pod network is the node agent's (inception-agent, started by
+# the entrypoint before kubelet): this script only runs kubeadm.
 
 case "$role" in
 control-plane)

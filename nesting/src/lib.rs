@@ -4,6 +4,7 @@
 //! decides names, CIDRs, PKI, kubeadm config, manifests and kubeconfigs.
 
 pub mod cidr;
+pub mod dns;
 pub mod doctor;
 mod error;
 pub mod gc;
@@ -11,6 +12,7 @@ pub mod kubeadm;
 pub mod kubeconfig;
 pub mod labels;
 pub mod manifests;
+pub mod node;
 pub mod pki;
 pub mod plan;
 pub mod record;

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     ExecAction, HTTPGetAction, HostAlias, HostPathVolumeSource, Namespace, ObjectFieldSelector,
     PodSpec, PodTemplateSpec, Probe, Secret, SecretVolumeSource, SecurityContext, Service,
-    ServicePort, ServiceSpec, Volume, VolumeMount,
+    ServicePort, ServiceSpec, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -50,10 +50,6 @@ pub const BOOTSTRAP_SCRIPT: &str = include_str!("../assets/bootstrap.sh");
 /// connection to them, and to the parent's `kubernetes` Service, in the
 /// iptables chain [`PARENT_API_CHAIN`] of each node Pod.
 pub const PARENT_APISERVERS_KEY: &str = "parent-apiservers";
-/// Bootstrap ConfigMap key: the podCIDRs of the cluster's nodes, one a
-/// line, the control plane's first. The control plane's bootstrap gives
-/// each node the first one free as soon as it registers.
-pub const NODE_POD_CIDRS_KEY: &str = "node-pod-cidrs";
 /// The iptables chain (filter table, jumped to from OUTPUT and FORWARD)
 /// that keeps a cluster's nodes and Pods away from the parent's API.
 pub const PARENT_API_CHAIN: &str = "INCEPTION-PARENT-API";
@@ -164,8 +160,8 @@ pub struct ClusterObjects<'a> {
     /// node Pods must never reach them (nor the parent's `kubernetes`
     /// Service, which the node Pods know from their environment).
     pub parent_apiservers: &'a [SocketAddr],
-    /// The nodes' podCIDRs, one a line, the control plane's first.
-    pub node_pod_cidrs: &'a str,
+    /// The node agent's [`crate::node::AgentConfig`], as JSON.
+    pub agent_config: &'a str,
 }
 
 /// The parent apiserver's endpoints as bootstrap.sh reads them from
@@ -258,13 +254,13 @@ fn config_map(o: &ClusterObjects, name: &str, data: &[(&str, &str)]) -> ConfigMa
     }
 }
 
-/// The bootstrap script, the nodes' podCIDRs, and the parent
+/// The bootstrap script, the node agent's config, and the parent
 /// apiserver endpoints when known.
 fn bootstrap_config_map(o: &ClusterObjects) -> ConfigMap {
     let parents = parent_apiservers_file(o.parent_apiservers);
     let mut data = vec![
         ("bootstrap.sh", BOOTSTRAP_SCRIPT),
-        (NODE_POD_CIDRS_KEY, o.node_pod_cidrs),
+        (crate::node::AGENT_CONFIG_KEY, o.agent_config),
     ];
     if let Some(p) = &parents {
         data.push((PARENT_APISERVERS_KEY, p));
@@ -436,6 +432,21 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
                     hostnames: Some(o.apiserver_names.to_vec()),
                 }]
             }),
+            // A cluster's node Pods spread over the parent's nodes where
+            // they can, so one parent node going down takes one node only.
+            topology_spread_constraints: Some(vec![TopologySpreadConstraint {
+                max_skew: 1,
+                topology_key: "kubernetes.io/hostname".into(),
+                when_unsatisfiable: "ScheduleAnyway".into(),
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([
+                        (labels::PATH.to_string(), o.path.dotted()),
+                        (labels::TREE.to_string(), o.path.tree.clone()),
+                    ])),
+                    ..LabelSelector::default()
+                }),
+                ..TopologySpreadConstraint::default()
+            }]),
             // The node must never act with the parent's credentials.
             automount_service_account_token: Some(false),
             // No parent Service variables leak into the inner cluster.

@@ -298,10 +298,7 @@ impl Plan {
             apiserver_ip: runtime.apiserver_ip,
             apiserver_names: &self.apiserver_names(c),
             parent_apiservers: &runtime.parent_apiservers,
-            node_pod_cidrs: &crate::cidr::node_cidrs(&c.networks.pod_cidr)
-                .iter()
-                .map(|n| format!("{n}\n"))
-                .collect::<String>(),
+            agent_config: &self.agent_config(c).to_json(),
             // Deeper levels find the archives where their parent's node
             // Pods have them mounted.
             images_dir: self.images_dir.as_deref().map(|d| {
@@ -312,6 +309,17 @@ impl Plan {
                 }
             }),
         }))
+    }
+
+    /// What the node agents of a cluster read from its bootstrap ConfigMap.
+    pub fn agent_config(&self, c: &PlannedCluster) -> crate::node::AgentConfig {
+        crate::node::AgentConfig {
+            cluster_pod_cidr: c.networks.pod_cidr,
+            service_cidr: c.networks.service_cidr,
+            node_pod_cidrs: crate::cidr::node_cidrs(&c.networks.pod_cidr),
+            dns_ip: c.networks.dns_ip,
+            cluster_domain: self.cluster_domain.clone(),
+        }
     }
 
     /// The planned tree, nested, for `tree --plan`.

@@ -1,0 +1,151 @@
+//! The node agent: what runs inside a node Pod besides containerd, kubelet
+//! and kubeadm. It keeps the node's pod network (podCIDRs given out by the
+//! control plane's agent, the CNI config, a VXLAN overlay to every other
+//! node from the Node list) and serves cluster DNS.
+//!
+//! What it decides comes from `nesting::node` and `nesting::dns`; this crate
+//! watches the cluster and carries it out.
+
+pub mod alloc;
+pub mod cluster;
+pub mod dns;
+pub mod net;
+pub mod overlay;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+use nesting::node::{self, AgentConfig};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    ControlPlane,
+    Worker,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "inception-agent",
+    version,
+    about = "kubectl-inception's node agent"
+)]
+pub struct Cli {
+    /// This node's role in its cluster.
+    #[arg(long, value_enum)]
+    pub role: Role,
+    /// The agent's config (the bootstrap ConfigMap's agent.json).
+    #[arg(long, default_value_t = format!("{}/{}", node::BOOTSTRAP_DIR, node::AGENT_CONFIG_KEY))]
+    pub config: String,
+    /// This node's name (default: the host name, lower case, as kubelet registers it).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// This node's address on its parent's network (default: $POD_IP).
+    #[arg(long, env = "POD_IP")]
+    pub node_ip: Option<std::net::IpAddr>,
+}
+
+pub fn init_logs() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("INCEPTION_AGENT_LOG")
+                .unwrap_or_else(|_| "info,hickory_server=warn".into()),
+        )
+        .init();
+}
+
+pub fn read_config(path: &str) -> Result<AgentConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the agent config {path}"))?;
+    AgentConfig::from_json(&text).with_context(|| format!("the agent config {path} is not valid"))
+}
+
+fn host_name() -> Result<String> {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .context("cannot read the host name")?;
+    Ok(h.trim().to_lowercase())
+}
+
+/// Waits for a kubeconfig kubeadm writes, then makes a client from it.
+async fn client_from(path: &str) -> Result<kube::Client> {
+    let p = PathBuf::from(path);
+    let mut said = false;
+    while !tokio::fs::try_exists(&p).await.unwrap_or(false) {
+        if !said {
+            tracing::info!("waiting for {path}");
+            said = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let kc =
+        kube::config::Kubeconfig::read_from(&p).with_context(|| format!("cannot read {path}"))?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("cannot use {path}"))?;
+    kube::Client::try_from(cfg).with_context(|| format!("cannot make a client from {path}"))
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let cfg = read_config(&cli.config)?;
+    let me = match cli.node_name {
+        Some(n) => n,
+        None => host_name()?,
+    };
+    let link = net::Link::find(cli.node_ip)?;
+    tracing::info!(
+        "node {me} ({:?}): {} on {} mtu {}, pod network mtu {}",
+        cli.role,
+        link.ip,
+        link.name,
+        link.mtu,
+        link.pod_mtu()
+    );
+    let control_plane = cli.role == Role::ControlPlane;
+    if control_plane {
+        // Its network is known before it registers: the first planned one.
+        if let Some(first) = cfg.node_pod_cidrs.first() {
+            net::write_cni(first, link.pod_mtu())?;
+        }
+    }
+    net::masquerade(&cfg.cluster_pod_cidr).await?;
+    let overlay = overlay::Overlay::create(&link).await?;
+    let kubeconfig = if control_plane {
+        node::ADMIN_KUBECONFIG
+    } else {
+        node::KUBELET_KUBECONFIG
+    };
+    let client = client_from(kubeconfig).await?;
+
+    // Cluster DNS on this node, for names of the cluster domain; the rest
+    // goes to the node Pod's own resolvers.
+    let store = dns::Store::new(&cfg.cluster_domain);
+    // On the node's own address, not the wildcard: a UDP answer must leave
+    // from the address it was asked on, and a wildcard socket would answer
+    // Pods of this node from the bridge's address.
+    let listen = std::net::SocketAddr::new(link.ip, 53);
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let upstream: Vec<_> = dns::upstreams_from_resolv_conf(&resolv)
+        .into_iter()
+        // Loopback in a node Pod is this agent itself.
+        .filter(|u| {
+            u.ip() != link.ip
+                && u.ip() != cfg.dns_ip
+                && !u.ip().is_unspecified()
+                && !u.ip().is_loopback()
+        })
+        .collect();
+    tracing::info!(
+        "cluster DNS for {} on {listen}, upstream {upstream:?}",
+        cfg.cluster_domain
+    );
+    let domain = cfg.cluster_domain.clone();
+    tokio::try_join!(
+        net::run(client.clone(), cfg, me, link, overlay, control_plane),
+        dns::watch(client, domain, store.clone()),
+        dns::serve(listen, store, upstream),
+    )?;
+    Ok(())
+}
