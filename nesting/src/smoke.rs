@@ -1,13 +1,14 @@
-//! The smoke test run inside a cluster: a web server Deployment exposed as
-//! a NodePort Service (the seed's nginx test). The server is socat from the
-//! node image, so it needs no registry.
+//! The smoke test run inside a cluster: a web server on every node (a
+//! DaemonSet) exposed as a NodePort Service (the seed's nginx test, grown
+//! into checks of the pod network, Services and DNS). The server is socat
+//! from the node image, so it needs no registry.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, Namespace, PodSpec, PodTemplateSpec, Probe, Service, ServicePort,
-    ServiceSpec, TCPSocketAction,
+    ServiceSpec, TCPSocketAction, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -40,16 +41,16 @@ pub fn namespace() -> Namespace {
     }
 }
 
-/// `replicas` web servers using `image` (which must have socat).
-pub fn deployment(image: &str, replicas: i32) -> Deployment {
+/// A web server on every node using `image` (which must have socat); it
+/// answers with [`BODY`] and its Pod's name.
+pub fn daemon_set(image: &str) -> DaemonSet {
     let labels = BTreeMap::from([("app".to_string(), NAME.to_string())]);
     let reply = format!(
-        "SYSTEM:'printf \"HTTP/1.0 200 OK\\\\r\\\\nContent-Type: text/plain\\\\r\\\\n\\\\r\\\\n{BODY}\\\\n\"'"
+        "SYSTEM:'printf \"HTTP/1.0 200 OK\\\\r\\\\nContent-Type: text/plain\\\\r\\\\n\\\\r\\\\n{BODY} from %s\\\\n\" \"$HOSTNAME\"'"
     );
-    Deployment {
+    DaemonSet {
         metadata: meta(NAME, Some(NAMESPACE)),
-        spec: Some(DeploymentSpec {
-            replicas: Some(replicas),
+        spec: Some(DaemonSetSpec {
             selector: LabelSelector {
                 match_labels: Some(labels.clone()),
                 ..LabelSelector::default()
@@ -60,6 +61,11 @@ pub fn deployment(image: &str, replicas: i32) -> Deployment {
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
+                    // Every node, the control plane's included.
+                    tolerations: Some(vec![Toleration {
+                        operator: Some("Exists".into()),
+                        ..Toleration::default()
+                    }]),
                     automount_service_account_token: Some(false),
                     termination_grace_period_seconds: Some(1),
                     containers: vec![Container {
@@ -89,9 +95,9 @@ pub fn deployment(image: &str, replicas: i32) -> Deployment {
                     ..PodSpec::default()
                 }),
             },
-            ..DeploymentSpec::default()
+            ..DaemonSetSpec::default()
         }),
-        ..Deployment::default()
+        ..DaemonSet::default()
     }
 }
 
@@ -113,6 +119,29 @@ pub fn service() -> Service {
     }
 }
 
+/// The Pod that gave an answer [`answered`] accepts.
+pub fn answered_by(response: &str) -> Option<&str> {
+    let rest = &response[response.find(BODY)? + BODY.len()..];
+    rest.strip_prefix(" from ")?.split_whitespace().next()
+}
+
+/// A Pod's DNS name (`10-1-2-3.NS.pod.DOMAIN`, colons dashed for IPv6).
+pub fn pod_dns_name(ip: std::net::IpAddr, namespace: &str, domain: &str) -> String {
+    let dashed = ip.to_string().replace(['.', ':'], "-");
+    format!("{dashed}.{namespace}.pod.{domain}")
+}
+
+/// The smoke Service's DNS name.
+pub fn service_dns_name(domain: &str) -> String {
+    format!("{NAME}.{NAMESPACE}.svc.{domain}")
+}
+
+/// The ICMP payload that makes a packet of exactly `mtu` bytes.
+pub fn ping_payload(mtu: u32, ip: std::net::IpAddr) -> u32 {
+    let headers = if ip.is_ipv4() { 20 + 8 } else { 40 + 8 };
+    mtu.saturating_sub(headers)
+}
+
 /// True when `response` is a 200 carrying [`BODY`].
 pub fn answered(response: &str) -> bool {
     let status_ok = response
@@ -128,7 +157,7 @@ mod tests {
 
     #[test]
     fn objects_have_explicit_protocols_and_match() {
-        let d = deployment("img", 2);
+        let d = daemon_set("img");
         let pod = d.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
         assert_eq!(
             pod.containers[0].ports.as_ref().unwrap()[0]
@@ -156,6 +185,20 @@ mod tests {
             .as_ref()
             .unwrap();
         assert!(sel.iter().all(|(k, v)| labels.get(k) == Some(v)));
+    }
+
+    #[test]
+    fn answers_name_their_pod_and_names_follow_the_dns_spec() {
+        let r = format!("HTTP/1.0 200 OK\r\n\r\n{BODY} from web-x7k2p\n");
+        assert_eq!(answered_by(&r), Some("web-x7k2p"));
+        assert_eq!(answered_by(&format!("{BODY}\n")), None);
+        let v4 = pod_dns_name("10.1.2.3".parse().unwrap(), "ns", "cluster.local");
+        assert_eq!(v4, "10-1-2-3.ns.pod.cluster.local");
+        let v6 = pod_dns_name("fd00::1".parse().unwrap(), "ns", "cluster.local");
+        assert_eq!(v6, "fd00--1.ns.pod.cluster.local");
+        assert_eq!(service_dns_name("c.l"), "web.inception-smoke.svc.c.l");
+        assert_eq!(ping_payload(1400, "10.0.0.1".parse().unwrap()), 1372);
+        assert_eq!(ping_payload(1400, "fd00::1".parse().unwrap()), 1352);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Two levels: a cluster inside a cluster inside the lab. `up` is killed
 //! while level 2 boots and run again; the tree converges, shows in `tree`,
 //! is reached from this machine through a chain of tunnels, passes the
-//! smoke test at level 2, and one `down` removes everything.
+//! smoke test at level 2 with its node Pods on different level-1 nodes
+//! (pod traffic, Services, DNS and full-MTU packets across the overlay),
+//! and one `down` removes everything.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -22,7 +24,7 @@ fn up_args(lab: &Lab) -> Vec<String> {
         "--depth",
         "2",
         "--workers",
-        "1",
+        "2",
         "--kubernetes-version",
         version,
         "--image",
@@ -75,7 +77,7 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
     first.wait().unwrap();
     let t = tree(&lab);
     assert_ne!(
-        t["clusters"][0]["children"][0]["nodes"], "2/2",
+        t["clusters"][0]["children"][0]["nodes"], "3/3",
         "level 2 was already Ready when up was killed: {t}"
     );
 
@@ -84,8 +86,8 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
     let out = lab.ok(&argv);
     assert!(out.contains("cluster deep unchanged or updated"), "{out}");
     assert!(out.contains("cluster deep/0 unchanged or updated"), "{out}");
-    assert!(out.contains("cluster deep Ready: 2 nodes"), "{out}");
-    assert!(out.contains("cluster deep/0 Ready: 2 nodes"), "{out}");
+    assert!(out.contains("cluster deep Ready: 3 nodes"), "{out}");
+    assert!(out.contains("cluster deep/0 Ready: 3 nodes"), "{out}");
 
     // Nothing was made twice: one namespace per cluster, one Pod per node.
     let lab_ns: Api<Namespace> = Api::all(lab.client().await);
@@ -102,7 +104,7 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
             .unwrap()
             .items
             .len(),
-        2
+        3
     );
     let sts: Api<StatefulSet> = Api::namespaced(level1.clone(), "inception-deep-0");
     let deploys: Api<Deployment> = Api::namespaced(level1.clone(), "inception-deep-0");
@@ -127,10 +129,10 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
     let child = &top["children"][0];
     assert_eq!(top["path"], "deep");
     assert_eq!(top["reachable"], "yes", "{t}");
-    assert_eq!(top["nodes"], "2/2", "{t}");
+    assert_eq!(top["nodes"], "3/3", "{t}");
     assert_eq!(child["path"], "deep/0");
     assert_eq!(child["reachable"], "yes", "{t}");
-    assert_eq!(child["nodes"], "2/2", "{t}");
+    assert_eq!(child["nodes"], "3/3", "{t}");
     assert_eq!(child["version"], lab.fact("LAB_K8S_VERSION"));
     assert_eq!(child["record"]["parent"], "deep");
     assert_eq!(child["record"]["parentNamespace"], "inception-deep-0");
@@ -152,14 +154,72 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
     }
 
     // The smoke test at level 2; its Pod's IP is in level 2's pod CIDR.
+    // Level 2's node Pods sit on different level-1 nodes (spread), so its
+    // pod traffic, Services and DNS cross level 1's network: the overlay.
+    let (level1, tunnel1) = lab.inner_client(NAME).await;
+    let hosts: std::collections::BTreeSet<String> =
+        Api::<Pod>::namespaced(level1.clone(), "inception-deep-0")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|p| p.spec?.node_name)
+            .collect();
+    assert_eq!(
+        hosts.len(),
+        2,
+        "level 2's node Pods share one level-1 node: {hosts:?}"
+    );
     let out = lab.ok(&["test", "deep/0", "--keep"]);
     assert!(out.contains("smoke test passed on cluster deep/0"), "{out}");
+    for check in ["NodePort", "pod network", "Service", "DNS", "MTU"] {
+        assert!(
+            out.contains(&format!("check {check}: ok")),
+            "{check} missing: {out}"
+        );
+    }
+    // The pod network's MTU shrinks by the overlay's 50 bytes a level.
+    let mtus = |c: kube::Client| async move {
+        Api::<Node>::all(c)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|n| {
+                n.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("kubectl-inception.dev/mtu"))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect::<std::collections::BTreeSet<String>>()
+    };
+    let l1_mtu = mtus(level1.clone()).await;
+    drop(tunnel1);
     let (inner, tunnel) = lab.inner_client("deep/0").await;
+    let l2_mtu = mtus(inner.clone()).await;
+    assert_eq!(
+        l1_mtu.len(),
+        1,
+        "level 1 nodes disagree on the MTU: {l1_mtu:?}"
+    );
+    assert_eq!(
+        l2_mtu.len(),
+        1,
+        "level 2 nodes disagree on the MTU: {l2_mtu:?}"
+    );
+    let l1: u32 = l1_mtu.first().unwrap().parse().unwrap();
+    let l2: u32 = l2_mtu.first().unwrap().parse().unwrap();
+    assert_eq!(l1 - l2, 50, "level 1 MTU {l1}, level 2 MTU {l2}");
+    assert!(out.contains(&format!("{l2}-byte packets cross")), "{out}");
     let nodes = Api::<Node>::all(inner.clone())
         .list(&ListParams::default())
         .await
         .expect("level 2 answers from here");
-    assert_eq!(nodes.items.len(), 2);
+    assert_eq!(nodes.items.len(), 3);
     for n in &nodes.items {
         let cidr = inception_tests::pod_cidr(n);
         assert!(
@@ -206,7 +266,7 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
     let code = std::process::Command::new(&lab.bin)
         .args([
             "--kubeconfig",
@@ -266,7 +326,7 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
 
     // One down removes both levels and the merged context; nothing is left.
     let uids = lab.node_pod_uids("inception-deep").await;
-    assert_eq!(uids.len(), 2);
+    assert_eq!(uids.len(), 3);
     let out = lab.ok(&["--kubeconfig", user_kc.to_str().unwrap(), "down", NAME]);
     assert!(out.contains("context inception-deep-0 removed"), "{out}");
     assert!(
