@@ -58,6 +58,33 @@ pub enum Command {
     Gc(GcArgs),
     /// kubectl inception doctor: check that the current cluster can host nested clusters.
     Doctor(DoctorArgs),
+    /// kubectl inception load: import image archives into every node of a cluster.
+    ///
+    /// Like `kind load image-archive`, at any depth: each archive is streamed
+    /// through the tunnels to every Running node Pod of cluster PATH and
+    /// imported there with `ctr -n k8s.io images import -`, one archive after
+    /// the other, nodes in parallel. An archive is a `docker save` tar or an
+    /// OCI layout tar (`docker save -o FILE IMAGE`, `ctr images export FILE
+    /// IMAGE`, `skopeo copy docker://IMAGE oci-archive:FILE:NAME`); every
+    /// archive is checked before any cluster is contacted.
+    ///
+    /// Prints one line per node and archive with the images imported. Only
+    /// the nodes running now get the images: nodes added later (`scale`, a
+    /// node Pod deleted and made again) do not have them; run load again
+    /// after scale.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LoadArgs {
+    /// Cluster path (lab, lab/0/1).
+    pub path: String,
+    /// Image archives: `docker save` or OCI layout tars, imported in turn.
+    #[arg(required = true, value_name = "ARCHIVE")]
+    pub archives: Vec<std::path::PathBuf>,
+    /// How long each node may take to import each archive.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -10,6 +10,7 @@ mod down;
 mod gc;
 mod kubeconfig_cmd;
 mod live;
+mod load;
 mod output;
 mod plan_cmd;
 mod scale;
@@ -100,6 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Scale(args) => scale::scale(&cli.global, args, &mut out).await,
             Command::Gc(args) => gc::gc(&cli.global, args, &mut out).await,
             Command::Doctor(args) => doctor::doctor(&cli.global, args, &mut out).await,
+            Command::Load(args) => load::load(&cli.global, args, &mut out).await,
         }
     })
 }

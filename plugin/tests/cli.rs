@@ -311,3 +311,101 @@ fn bad_input_says_what_to_change() {
         assert!(err.contains(want), "{args:?}: expected {want:?} in {err}");
     }
 }
+
+/// A ustar archive of regular files, with its end-of-archive marker.
+fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, data) in entries {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+        h[156] = b'0';
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+#[test]
+fn load_checks_archives_before_any_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let missing = dir.path().join("missing.tar");
+    let missing = missing.to_str().unwrap();
+    let text = file("notes.tar", &b"not an archive, just some text\n".repeat(50));
+    let plain = file(
+        "plain.tar",
+        &tar_of(&[("etc/hosts", b"127.0.0.1 localhost\n")]),
+    );
+    let gzip = file("image.tar.gz", &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    let oci = file(
+        "oci.tar",
+        &tar_of(&[
+            ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+            ("index.json", br#"{"schemaVersion":2,"manifests":[]}"#),
+        ]),
+    );
+    // No cluster is ever asked: the kubeconfig does not even exist.
+    let load = |archives: &[&str]| {
+        let mut args = vec!["--kubeconfig", "/nonexistent/kubeconfig", "load", "lab/0"];
+        args.extend_from_slice(archives);
+        fails(&args)
+    };
+    let cases: &[(&str, &str)] = &[
+        (missing, "no such file"),
+        (&text, "is not an image archive (not a tar file)"),
+        (
+            &plain,
+            "is not an image archive (no index.json or manifest.json)",
+        ),
+        (&gzip, "is gzip-compressed"),
+    ];
+    for (archive, want) in cases {
+        let err = load(&[archive]);
+        assert!(err.starts_with("error: archive "), "{archive}: {err}");
+        assert!(err.contains(archive), "{archive}: {err}");
+        assert!(err.contains(want), "{archive}: expected {want:?} in {err}");
+        assert!(err.contains("nothing was imported"), "{err}");
+        assert!(
+            !err.contains("kubeconfig"),
+            "a cluster was contacted: {err}"
+        );
+    }
+    for (archive, _) in &cases[1..3] {
+        assert!(
+            load(&[archive]).contains("docker save"),
+            "says how to make one"
+        );
+    }
+    // Every bad archive at once, a good one beside them changes nothing.
+    let err = load(&[&oci, missing, &plain]);
+    assert!(err.contains("missing.tar: no such file"), "{err}");
+    assert!(err.contains("plain.tar is not an image archive"), "{err}");
+    assert!(!err.contains("oci.tar"), "{err}");
+    // Good archives pass the check: only then is the cluster looked for.
+    let err = load(&[&oci]);
+    assert!(err.contains("cannot read kubeconfig"), "{err}");
+    // An archive is required.
+    let o = run(&["load", "lab"]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn load_help_says_what_later_nodes_miss() {
+    let h = ok(&["load", "--help"]);
+    assert!(h.contains("kubectl inception load"), "{h}");
+    assert!(h.contains("nodes added later"), "{h}");
+    assert!(h.contains("--timeout"), "{h}");
+}
