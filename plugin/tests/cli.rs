@@ -121,6 +121,34 @@ fn show_secrets_prints_keys() {
 }
 
 #[test]
+fn dns_flag_chooses_who_serves_cluster_dns() {
+    let config_maps = |dns: &str| {
+        let out = ok(&["up", "lab", "--dns", dns, "--dry-run", "-o", "json"]);
+        let list: Value = serde_json::from_str(&out).unwrap();
+        let find = |name: &str| {
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == name)
+                .unwrap()["data"]
+                .clone()
+        };
+        let agent: Value =
+            serde_json::from_str(find("bootstrap")["agent.json"].as_str().unwrap()).unwrap();
+        (find("kubeadm")["skip-phases"].clone(), agent["dns"].clone())
+    };
+    assert_eq!(
+        config_maps("builtin"),
+        ("preflight,addon/coredns".into(), "builtin".into())
+    );
+    assert_eq!(
+        config_maps("coredns"),
+        ("preflight".into(), "coredns".into())
+    );
+}
+
+#[test]
 fn dry_run_json_is_one_list_per_level() {
     let out = ok(&[
         "up",
@@ -289,6 +317,10 @@ fn bad_input_says_what_to_change() {
         ),
         (&["up", "lab", "--image", "", "--dry-run"], "invalid image"),
         (
+            &["up", "lab", "--dns", "kube-dns", "--dry-run"],
+            "invalid value 'kube-dns' for '--dns <DNS>'",
+        ),
+        (
             &["up", "lab", "-n", "NS", "--dry-run"],
             "namespace must be a DNS label",
         ),
@@ -314,24 +346,14 @@ fn bad_input_says_what_to_change() {
 
 /// A ustar archive of regular files, with its end-of-archive marker.
 fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut b = tar::Builder::new(Vec::new());
     for (name, data) in entries {
-        let mut h = [0u8; 512];
-        h[..name.len()].copy_from_slice(name.as_bytes());
-        h[100..108].copy_from_slice(b"0000644\0");
-        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
-        h[156] = b'0';
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-        out.extend_from_slice(&h);
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, *data).unwrap();
     }
-    out.resize(out.len() + 1024, 0);
-    out
+    b.into_inner().unwrap()
 }
 
 #[test]

@@ -14,29 +14,15 @@ const OCI_NAME: &str = "localhost/inception-load-test:1";
 const DOCKER_NAME: &str = "localhost/inception-load-docker:1";
 
 /// A ustar archive of regular files, with its end-of-archive marker.
-fn tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
+fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
     for (name, data) in entries {
-        assert!(name.len() < 100, "{name} needs a long-name header");
-        let mut h = [0u8; 512];
-        h[..name.len()].copy_from_slice(name.as_bytes());
-        h[100..108].copy_from_slice(b"0000644\0");
-        h[108..116].copy_from_slice(b"0000000\0");
-        h[116..124].copy_from_slice(b"0000000\0");
-        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
-        h[136..148].copy_from_slice(b"00000000000\0");
-        h[156] = b'0';
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-        out.extend_from_slice(&h);
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, *data).unwrap();
     }
-    out.resize(out.len() + 1024, 0);
-    out
+    b.into_inner().unwrap()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -57,7 +43,7 @@ fn goarch() -> &'static str {
 
 /// One uncompressed layer with one file, and the image config naming it.
 fn layer_and_config(tag: &str) -> (Vec<u8>, Vec<u8>) {
-    let layer = tar(&[(
+    let layer = tar_of(&[(
         "inception-load-test.txt",
         format!("loaded by kubectl inception load as {tag}\n").as_bytes(),
     )]);
@@ -104,7 +90,7 @@ fn oci_archive(name: &str) -> Vec<u8> {
     .unwrap();
     let blob = |b: &[u8]| format!("blobs/sha256/{}", hex(b));
     let (bl, bc, bm) = (blob(&layer), blob(&config), blob(&manifest));
-    tar(&[
+    tar_of(&[
         ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
         (&bl, &layer),
         (&bc, &config),
@@ -124,7 +110,7 @@ fn docker_archive(name: &str) -> Vec<u8> {
         "Layers": [layer_file],
     }]))
     .unwrap();
-    tar(&[
+    tar_of(&[
         (&config_file, &config),
         (&layer_file, &layer),
         ("manifest.json", &manifest),
