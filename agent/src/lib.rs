@@ -119,6 +119,10 @@ pub async fn run(cli: Cli) -> Result<()> {
     };
     let client = client_from(kubeconfig).await?;
 
+    if cfg.dns == node::Dns::Coredns {
+        tracing::info!("cluster DNS left to CoreDNS");
+        return net::run(client, cfg, me, link, overlay, control_plane).await;
+    }
     // Cluster DNS on this node, for names of the cluster domain; the rest
     // goes to the node Pod's own resolvers.
     let store = dns::Store::new(&cfg.cluster_domain);

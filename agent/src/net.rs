@@ -222,7 +222,7 @@ pub async fn run(
         if let Err(e) = overlay.sync(&node::peers(&views, &me)).await {
             tracing::warn!("overlay: {e:#}");
         }
-        if control_plane {
+        if control_plane && cfg.dns == node::Dns::Builtin {
             if !dns_made {
                 match crate::cluster::ensure_dns(&client, cfg.dns_ip).await {
                     Ok(()) => dns_made = true,

@@ -19,9 +19,14 @@ pub const APISERVER_PORT: u16 = 6443;
 
 /// Phases the bootstrap script skips: preflight (images without crictl fail
 /// it even with every error ignored, and kubeadm refuses `ignorePreflightErrors:
-/// [all]` in a config file) and CoreDNS (no registry to pull from
-/// in offline setups; the plugin installs DNS itself where images exist).
-pub const SKIP_PHASES: &[&str] = &["preflight", "addon/coredns"];
+/// [all]` in a config file) and, with the node agent's DNS, CoreDNS (no
+/// registry to pull its image from in offline setups).
+pub fn skip_phases(dns: crate::node::Dns) -> Vec<&'static str> {
+    match dns {
+        crate::node::Dns::Builtin => vec!["preflight", "addon/coredns"],
+        crate::node::Dns::Coredns => vec!["preflight"],
+    }
+}
 
 /// What the configs are made of.
 #[derive(Clone, Debug)]

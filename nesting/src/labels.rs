@@ -39,3 +39,21 @@ pub fn tree_selector(tree: &str) -> String {
 pub fn all_selector() -> String {
     format!("{MANAGED_BY}={MANAGER}")
 }
+
+/// Metadata of an object the plugin or agent makes inside a cluster: its
+/// name, namespace, our managed-by label and one label of its own.
+pub fn managed_meta(
+    name: &str,
+    namespace: Option<&str>,
+    label: (&str, &str),
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        name: Some(name.into()),
+        namespace: namespace.map(str::to_string),
+        labels: Some(BTreeMap::from([
+            (MANAGED_BY.to_string(), MANAGER.to_string()),
+            (label.0.to_string(), label.1.to_string()),
+        ])),
+        ..Default::default()
+    }
+}

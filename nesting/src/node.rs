@@ -3,7 +3,6 @@
 //! the Node list (which node gets which podCIDR, who its overlay peers are,
 //! the CNI config it writes). The agent only carries them out.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -41,9 +40,22 @@ pub const MASQUERADE_CHAIN: &str = "INCEPTION-MASQ";
 /// Node annotation where each agent publishes its pod network's MTU.
 pub const MTU_ANNOTATION: &str = "kubectl-inception.dev/mtu";
 
-/// What the agent needs of the plan, from the bootstrap ConfigMap.
+/// Who serves a cluster's DNS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dns {
+    /// The node agent on every node: no image to pull, works at any depth.
+    #[default]
+    Builtin,
+    /// kubeadm's CoreDNS addon, for nodes that can pull its image.
+    Coredns,
+}
+
+/// What the agent needs of the plan, from the bootstrap ConfigMap. Keys it
+/// does not know are ignored, so a node image older than the plugin still
+/// reads what it knows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct AgentConfig {
     /// The cluster's whole pod network.
     pub cluster_pod_cidr: IpNet,
@@ -52,6 +64,8 @@ pub struct AgentConfig {
     pub node_pod_cidrs: Vec<IpNet>,
     pub dns_ip: IpAddr,
     pub cluster_domain: String,
+    #[serde(default)]
+    pub dns: Dns,
 }
 
 impl AgentConfig {
@@ -167,6 +181,22 @@ pub fn pod_mtu(link_mtu: u32, node_ip: IpAddr) -> u32 {
     link_mtu.saturating_sub(overlay_overhead(node_ip))
 }
 
+/// A cluster's pod network MTU as its agents published it on their Nodes:
+/// the smallest, or `None` before any agent did.
+pub fn cluster_mtu(nodes: &[Node]) -> Option<u32> {
+    nodes
+        .iter()
+        .filter_map(|n| {
+            n.metadata
+                .annotations
+                .as_ref()?
+                .get(MTU_ANNOTATION)?
+                .parse()
+                .ok()
+        })
+        .min()
+}
+
 /// Another node as the overlay reaches it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Peer {
@@ -261,18 +291,7 @@ pub const DNS_NAMESPACE: &str = "kube-system";
 pub const AGENT_ROLE: &str = "kubectl-inception:node-agent";
 
 fn agent_meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.into()),
-        namespace: namespace.map(str::to_string),
-        labels: Some(BTreeMap::from([
-            (
-                crate::labels::MANAGED_BY.to_string(),
-                crate::labels::MANAGER.to_string(),
-            ),
-            ("k8s-app".to_string(), DNS_SERVICE.to_string()),
-        ])),
-        ..ObjectMeta::default()
-    }
+    crate::labels::managed_meta(name, namespace, ("k8s-app", DNS_SERVICE))
 }
 
 /// The cluster DNS Service at the planned address, without a selector:
@@ -362,6 +381,7 @@ pub fn agent_rbac() -> (ClusterRole, ClusterRoleBinding) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn n(name: &str, cidr: Option<&str>, ip: Option<&str>) -> NodeView {
         NodeView {
@@ -448,6 +468,23 @@ mod tests {
     }
 
     #[test]
+    fn cluster_mtu_is_the_smallest_published() {
+        let node = |mtu: Option<&str>| Node {
+            metadata: ObjectMeta {
+                annotations: mtu
+                    .map(|m| BTreeMap::from([(MTU_ANNOTATION.to_string(), m.to_string())])),
+                ..ObjectMeta::default()
+            },
+            ..Node::default()
+        };
+        assert_eq!(
+            cluster_mtu(&[node(Some("1450")), node(None), node(Some("1400"))]),
+            Some(1400)
+        );
+        assert_eq!(cluster_mtu(&[node(None), node(Some("x"))]), None);
+    }
+
+    #[test]
     fn mtu_shrinks_by_the_overlay_per_level() {
         let v4: IpAddr = "10.0.0.1".parse().unwrap();
         let l1 = pod_mtu(1500, v4);
@@ -470,16 +507,22 @@ mod tests {
     }
 
     #[test]
-    fn agent_config_round_trips_and_refuses_unknown_keys() {
+    fn agent_config_round_trips_and_ignores_unknown_keys() {
         let c = AgentConfig {
             cluster_pod_cidr: "10.1.0.0/16".parse().unwrap(),
             service_cidr: "10.2.0.0/20".parse().unwrap(),
             node_pod_cidrs: planned(),
             dns_ip: "10.2.0.10".parse().unwrap(),
             cluster_domain: "cluster.local".into(),
+            dns: Dns::Coredns,
         };
         assert_eq!(AgentConfig::from_json(&c.to_json()).unwrap(), c);
-        assert!(AgentConfig::from_json(r#"{"podCidr":"x"}"#).is_err());
+        // A newer plugin's keys are ignored; a missing one is an error.
+        let mut v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
+        v["fromTheFuture"] = json!(1);
+        assert_eq!(AgentConfig::from_json(&v.to_string()).unwrap(), c);
+        v.as_object_mut().unwrap().remove("dnsIp");
+        assert!(AgentConfig::from_json(&v.to_string()).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::cidr::{self, CidrRequest, Networks};
-use crate::kubeadm::{self, APISERVER_PORT, KubeadmConfig, KubeadmInput, SKIP_PHASES};
+use crate::kubeadm::{self, APISERVER_PORT, KubeadmConfig, KubeadmInput};
 use crate::kubeconfig::{Kubeconfig, KubeconfigInput};
 use crate::manifests::{self, ClusterObjects, Manifest};
 use crate::pki::{ClusterPki, PkiRequest};
@@ -30,6 +30,8 @@ pub struct PlanRequest {
     /// Directory of image archives on the parent's nodes (see
     /// [`manifests::IMAGES_MOUNT`]); nested levels get the same mount path.
     pub images_dir: Option<String>,
+    /// Who serves cluster DNS in every planned cluster.
+    pub dns: crate::node::Dns,
 }
 
 impl PlanRequest {
@@ -43,6 +45,7 @@ impl PlanRequest {
             cluster_domain: "cluster.local".into(),
             root_namespace: None,
             images_dir: None,
+            dns: crate::node::Dns::Builtin,
         }
     }
 }
@@ -74,6 +77,7 @@ pub struct Plan {
     pub parent_domain: String,
     pub cluster_domain: String,
     pub images_dir: Option<String>,
+    pub dns: crate::node::Dns,
     /// Breadth first: parents before children, level by level.
     pub clusters: Vec<PlannedCluster>,
 }
@@ -162,6 +166,7 @@ impl Plan {
             parent_domain: req.parent_domain.clone(),
             cluster_domain: req.cluster_domain.clone(),
             images_dir: req.images_dir.clone(),
+            dns: req.dns,
             clusters,
         })
     }
@@ -294,7 +299,7 @@ impl Plan {
             kubeconfig: &kubeconfig,
             kubeadm_init: &kubeadm.init,
             kubeadm_join: &kubeadm.join,
-            skip_phases: &SKIP_PHASES.join(","),
+            skip_phases: &kubeadm::skip_phases(self.dns).join(","),
             apiserver_ip: runtime.apiserver_ip,
             apiserver_names: &self.apiserver_names(c),
             parent_apiservers: &runtime.parent_apiservers,
@@ -319,6 +324,7 @@ impl Plan {
             node_pod_cidrs: crate::cidr::node_cidrs(&c.networks.pod_cidr),
             dns_ip: c.networks.dns_ip,
             cluster_domain: self.cluster_domain.clone(),
+            dns: self.dns,
         }
     }
 

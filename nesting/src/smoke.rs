@@ -20,18 +20,7 @@ pub const PORT: i32 = 8080;
 pub const BODY: &str = "kubectl-inception smoke test";
 
 fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.into()),
-        namespace: namespace.map(str::to_string),
-        labels: Some(BTreeMap::from([
-            (
-                crate::labels::MANAGED_BY.to_string(),
-                crate::labels::MANAGER.to_string(),
-            ),
-            ("app".to_string(), NAME.to_string()),
-        ])),
-        ..ObjectMeta::default()
-    }
+    crate::labels::managed_meta(name, namespace, ("app", NAME))
 }
 
 pub fn namespace() -> Namespace {

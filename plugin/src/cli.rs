@@ -247,6 +247,17 @@ pub struct PlanArgs {
     /// DNS domain of every new cluster.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// Cluster DNS: the node agent on every node (builtin: no image to
+    /// pull, works offline at any depth) or kubeadm's CoreDNS addon
+    /// (coredns: its image must be pullable by the nodes).
+    #[arg(long, value_enum, default_value = "builtin")]
+    pub dns: DnsArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DnsArg {
+    Builtin,
+    Coredns,
 }
 
 #[derive(Debug, Args, Clone)]

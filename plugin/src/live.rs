@@ -37,6 +37,9 @@ pub struct LiveCluster {
     pub workers: String,
     /// Ready inner nodes / all inner nodes, when the cluster answered.
     pub nodes: Option<String>,
+    /// The pod network's MTU, as the node agents found it (the smallest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
     pub age: String,
     pub deleting: bool,
     /// `yes`, or why the cluster's API could not be reached from here.
@@ -214,6 +217,7 @@ async fn look(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
                 .and_then(|s| s.replicas),
         ),
         nodes: None,
+        mtu: None,
         age: age(ns.metadata.creation_timestamp.as_ref()),
         deleting,
         reachable: String::new(),
@@ -256,6 +260,7 @@ async fn look(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
             c.reachable = "yes".into();
             c.version = Some(version.git_version);
             c.nodes = Some(format!("{}/{}", wait::ready_nodes(&nodes), nodes.len()));
+            c.mtu = nesting::node::cluster_mtu(&nodes);
             c.record = rec;
             c.children = children;
         }
@@ -266,7 +271,7 @@ async fn look(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
 }
 
 fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
-    fn rows(c: &LiveCluster, acc: &mut Vec<[String; 9]>, notes: &mut Vec<String>) {
+    fn rows(c: &LiveCluster, acc: &mut Vec<[String; 10]>, notes: &mut Vec<String>) {
         let dash = || "-".to_string();
         let reach = match c.reachable.strip_prefix("no: ") {
             Some(why) => {
@@ -286,6 +291,7 @@ fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
             c.pod_cidr.clone().unwrap_or_else(dash),
             c.service_cidr.clone().unwrap_or_else(dash),
             c.nodes.clone().unwrap_or_else(dash),
+            c.mtu.map(|m| m.to_string()).unwrap_or_else(dash),
             if c.deleting {
                 "deleting".into()
             } else {
@@ -310,6 +316,7 @@ fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
                 "POD CIDR",
                 "SERVICE CIDR",
                 "NODES",
+                "MTU",
                 "POD CP/WORKERS",
                 "AGE",
                 "REACHABLE",

@@ -64,6 +64,10 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
     }
     req.parent_domain = parent_domain;
     req.cluster_domain = a.cluster_domain.clone();
+    req.dns = match a.dns {
+        crate::cli::DnsArg::Builtin => nesting::node::Dns::Builtin,
+        crate::cli::DnsArg::Coredns => nesting::node::Dns::Coredns,
+    };
     req.root_namespace = global.namespace.clone();
     if let Some(dir) = &a.images_dir {
         if !dir.starts_with('/') {

@@ -215,6 +215,9 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
     let l2: u32 = l2_mtu.first().unwrap().parse().unwrap();
     assert_eq!(l1 - l2, 50, "level 1 MTU {l1}, level 2 MTU {l2}");
     assert!(out.contains(&format!("{l2}-byte packets cross")), "{out}");
+    let t = tree(&lab);
+    assert_eq!(t["clusters"][0]["mtu"], l1, "{t}");
+    assert_eq!(t["clusters"][0]["children"][0]["mtu"], l2, "{t}");
     let nodes = Api::<Node>::all(inner.clone())
         .list(&ListParams::default())
         .await
