@@ -2,12 +2,50 @@
 //! from the planned list (kube-controller-manager's allocator is off), and
 //! every agent publishes its pod network's MTU on its own Node.
 
+use std::collections::BTreeMap;
+
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use nesting::node::{self, NodeView};
 use serde_json::json;
+
+/// The control plane's allocator: remembers what it gave, because the Node
+/// list it works from (a watch) shows a patch only some time after it was
+/// made, and a node must never get a podCIDR another node already holds.
+#[derive(Debug, Default)]
+pub struct Allocator {
+    given: BTreeMap<String, IpNet>,
+}
+
+impl Allocator {
+    /// Fills in what was given and not seen yet, then gives the rest.
+    pub async fn run(
+        &mut self,
+        nodes: &Api<Node>,
+        views: &mut [NodeView],
+        planned: &[IpNet],
+        control_plane: &str,
+    ) {
+        for v in views.iter_mut() {
+            match (v.pod_cidr, self.given.get(&v.name)) {
+                (None, Some(c)) => v.pod_cidr = Some(*c),
+                // Seen: the watch caught up.
+                (Some(_), Some(_)) => {
+                    self.given.remove(&v.name);
+                }
+                _ => {}
+            }
+        }
+        for (name, cidr) in allocate(nodes, views, planned, control_plane).await {
+            if let Some(v) = views.iter_mut().find(|v| v.name == name) {
+                v.pod_cidr = Some(cidr);
+            }
+            self.given.insert(name, cidr);
+        }
+    }
+}
 
 /// Gives every node without a podCIDR one (see `nesting::node::allocations`)
 /// and returns those that took. A refused patch is logged and tried again
@@ -160,6 +198,44 @@ mod tests {
         let given = allocate(&api, &views, &planned(), "cp").await;
         server.await.unwrap();
         assert_eq!(given, [("b".to_string(), "10.1.2.0/24".parse().unwrap())]);
+    }
+
+    #[tokio::test]
+    async fn a_cidr_given_but_not_seen_yet_is_never_given_again() {
+        let (api, mut handle) = fake();
+        let server = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let (req, send) = handle.next_request().await.expect("a request");
+                let name = req.uri().path().rsplit('/').next().unwrap().to_string();
+                let body = body_of(req).await;
+                seen.push((
+                    name.clone(),
+                    body["spec"]["podCIDR"].as_str().unwrap().to_string(),
+                ));
+                send.send_response(node_reply(&name, &body));
+            }
+            seen
+        });
+        let mut alloc = Allocator::default();
+        // w-b registers first and is given the first worker CIDR ...
+        let mut first = [view("cp", Some("10.1.0.0/24")), view("w-b", None)];
+        alloc.run(&api, &mut first, &planned(), "cp").await;
+        // ... then w-a registers while the list still shows w-b without one.
+        let mut second = [
+            view("cp", Some("10.1.0.0/24")),
+            view("w-a", None),
+            view("w-b", None),
+        ];
+        alloc.run(&api, &mut second, &planned(), "cp").await;
+        assert_eq!(
+            server.await.unwrap(),
+            [
+                ("w-b".to_string(), "10.1.1.0/24".to_string()),
+                ("w-a".to_string(), "10.1.2.0/24".to_string()),
+            ]
+        );
+        assert_eq!(second[2].pod_cidr, Some("10.1.1.0/24".parse().unwrap()));
     }
 
     #[tokio::test]

@@ -186,6 +186,7 @@ pub async fn run(
     let mut published = false;
     let mut ready = false;
     let mut dns_made = false;
+    let mut allocator = crate::alloc::Allocator::default();
     let mut dns_nodes: Option<Vec<IpAddr>> = None;
     while let Some(event) = stream.next().await {
         match event {
@@ -203,13 +204,9 @@ pub async fn run(
         let mut views: Vec<NodeView> = reader.state().iter().map(|n| NodeView::of(n)).collect();
         views.sort_by(|a, b| a.name.cmp(&b.name));
         if control_plane {
-            for (name, cidr) in
-                crate::alloc::allocate(&nodes, &views, &cfg.node_pod_cidrs, &me).await
-            {
-                if let Some(v) = views.iter_mut().find(|v| v.name == name) {
-                    v.pod_cidr = Some(cidr);
-                }
-            }
+            allocator
+                .run(&nodes, &mut views, &cfg.node_pod_cidrs, &me)
+                .await;
         }
         let mine = views.iter().find(|v| v.name == me).and_then(|v| v.pod_cidr);
         if let Some(cidr) = mine
