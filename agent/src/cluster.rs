@@ -2,62 +2,55 @@
 //! the cluster DNS Service, its Endpoints (the nodes), and the agents'
 //! read access to Services and Endpoints.
 
+use std::fmt::Debug;
+
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
 use nesting::node::{self, NodeView};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 const MANAGER: &str = "inception-agent";
 
-fn apply() -> PatchParams {
-    PatchParams::apply(MANAGER).force()
+/// Server-side apply of `obj` through `api`; the error names the object.
+async fn apply<K>(api: Api<K>, obj: &K) -> Result<()>
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let meta = obj.meta();
+    let name = meta.name.clone().unwrap_or_default();
+    let params = PatchParams::apply(MANAGER).force();
+    api.patch(&name, &params, &Patch::Apply(obj))
+        .await
+        .with_context(|| {
+            let ns = meta
+                .namespace
+                .as_deref()
+                .map(|n| format!("{n}/"))
+                .unwrap_or_default();
+            format!(
+                "cannot apply {} {ns}{name}",
+                K::kind(&K::DynamicType::default())
+            )
+        })?;
+    Ok(())
 }
 
 /// The DNS Service at the planned address and the agents' access.
 pub async fn ensure_dns(client: &Client, dns_ip: std::net::IpAddr) -> Result<()> {
     let (role, binding) = node::agent_rbac();
-    Api::<ClusterRole>::all(client.clone())
-        .patch(node::AGENT_ROLE, &apply(), &Patch::Apply(&role))
-        .await
-        .with_context(|| format!("cannot apply ClusterRole {}", node::AGENT_ROLE))?;
-    Api::<ClusterRoleBinding>::all(client.clone())
-        .patch(node::AGENT_ROLE, &apply(), &Patch::Apply(&binding))
-        .await
-        .with_context(|| format!("cannot apply ClusterRoleBinding {}", node::AGENT_ROLE))?;
-    Api::<Service>::namespaced(client.clone(), node::DNS_NAMESPACE)
-        .patch(
-            node::DNS_SERVICE,
-            &apply(),
-            &Patch::Apply(&node::dns_service(dns_ip)),
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "cannot apply Service {}/{} at {dns_ip}",
-                node::DNS_NAMESPACE,
-                node::DNS_SERVICE
-            )
-        })?;
-    Ok(())
+    apply(Api::<ClusterRole>::all(client.clone()), &role).await?;
+    apply(Api::<ClusterRoleBinding>::all(client.clone()), &binding).await?;
+    let dns = Api::<Service>::namespaced(client.clone(), node::DNS_NAMESPACE);
+    apply(dns, &node::dns_service(dns_ip)).await
 }
 
 /// The DNS Service's Endpoints: every node's address.
 pub async fn dns_endpoints(client: &Client, nodes: &[NodeView]) -> Result<()> {
-    Api::<Endpoints>::namespaced(client.clone(), node::DNS_NAMESPACE)
-        .patch(
-            node::DNS_SERVICE,
-            &apply(),
-            &Patch::Apply(&node::dns_endpoints(nodes)),
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "cannot apply Endpoints {}/{}",
-                node::DNS_NAMESPACE,
-                node::DNS_SERVICE
-            )
-        })?;
-    Ok(())
+    let api = Api::<Endpoints>::namespaced(client.clone(), node::DNS_NAMESPACE);
+    apply(api, &node::dns_endpoints(nodes)).await
 }
