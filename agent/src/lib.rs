@@ -1,7 +1,8 @@
 //! The node agent: what runs inside a node Pod besides containerd, kubelet
 //! and kubeadm. It keeps the node's pod network (podCIDRs given out by the
 //! control plane's agent, the CNI config, a VXLAN overlay to every other
-//! node from the Node list) and serves cluster DNS.
+//! node from the Node list), serves cluster DNS, and provisions local
+//! volumes for the default StorageClass.
 //!
 //! What it decides comes from `nesting::node` and `nesting::dns`; this crate
 //! watches the cluster and carries it out.
@@ -11,6 +12,7 @@ pub mod cluster;
 pub mod dns;
 pub mod net;
 pub mod overlay;
+pub mod storage;
 
 use std::path::PathBuf;
 
@@ -118,10 +120,26 @@ pub async fn run(cli: Cli) -> Result<()> {
         node::KUBELET_KUBECONFIG
     };
     let client = client_from(kubeconfig).await?;
+    // Local volumes: the control plane's agent makes the default class,
+    // every agent provisions the claims scheduled to its node.
+    let volumes = {
+        let client = client.clone();
+        let me = me.clone();
+        async move {
+            if control_plane {
+                cluster::ensure_storage(&client).await;
+            }
+            storage::run(client, me).await
+        }
+    };
 
     if cfg.dns == node::Dns::Coredns {
         tracing::info!("cluster DNS left to CoreDNS");
-        return net::run(client, cfg, me, link, overlay, control_plane).await;
+        tokio::try_join!(
+            net::run(client, cfg, me, link, overlay, control_plane),
+            volumes
+        )?;
+        return Ok(());
     }
     // Cluster DNS on this node, for names of the cluster domain; the rest
     // goes to the node Pod's own resolvers.
@@ -150,6 +168,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         net::run(client.clone(), cfg, me, link, overlay, control_plane),
         dns::watch(client, domain, store.clone()),
         dns::serve(listen, store, upstream),
+        volumes,
     )?;
     Ok(())
 }

@@ -18,6 +18,7 @@ pub mod plan;
 pub mod record;
 pub mod scale;
 pub mod smoke;
+pub mod storage;
 pub mod tree;
 pub mod version;
 
