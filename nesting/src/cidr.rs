@@ -86,7 +86,7 @@ impl Family {
     }
 
     /// Pod prefix: default, and the accepted range. Nodes get /24 (v4) or
-    /// /64 (v6) each; kube-controller-manager allows at most 16 bits between.
+    /// /64 (v6) each, with at most 16 bits between.
     fn pod_prefix(self) -> (u8, u8, u8) {
         match self {
             Family::V4 => (16, 8, 24),
@@ -348,7 +348,7 @@ pub fn allocate(req: &CidrRequest, count: usize) -> Result<Vec<Networks>, Error>
 }
 
 /// The prefix of one node's share of a pod CIDR: /24 (IPv4) or /64 (IPv6),
-/// kube-controller-manager's defaults.
+/// as the node agent on the control plane hands them out.
 pub fn node_prefix(pod_cidr: &IpNet) -> u8 {
     match pod_cidr {
         IpNet::V4(_) => 24,

@@ -6,8 +6,9 @@ use ipnet::IpNet;
 
 use crate::cidr::node_prefix;
 
-/// How many nodes a pod CIDR can hold: kube-controller-manager gives each
-/// node a /24 (IPv4) or a /64 (IPv6) of it.
+/// How many nodes a pod CIDR can hold: the node agent on the control plane
+/// gives each node a /24 (IPv4) or a /64 (IPv6) of it, from the planned list
+/// (see [`crate::cidr::node_cidrs`]).
 pub fn node_capacity(pod_cidr: &IpNet) -> u64 {
     let bits = node_prefix(pod_cidr).saturating_sub(pod_cidr.prefix_len());
     1u64.checked_shl(u32::from(bits)).unwrap_or(u64::MAX)
