@@ -11,6 +11,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::error::{PoolError, PrefixError};
 
 /// Default pool when none is given.
 pub const DEFAULT_POOL: &str = "10.0.0.0/8";
@@ -223,28 +224,29 @@ struct Checked {
 }
 
 fn check(req: &CidrRequest) -> Result<Checked, Error> {
-    let first = req.pools.first().ok_or_else(|| {
-        Error::Pool("no --cidr-pool given: pass at least one, e.g. --cidr-pool 10.0.0.0/8".into())
-    })?;
+    let first = req.pools.first().ok_or(PoolError::Missing)?;
     let family = Family::of(first);
-    for p in &req.pools {
-        if Family::of(p) != family {
-            return Err(Error::Pool(format!(
-                "--cidr-pool {p} is {} but {first} is {}: dual-stack trees are not supported yet, use pools of one family",
-                Family::of(p).name(),
-                family.name()
-            )));
+    if let Some(p) = req.pools.iter().find(|p| Family::of(p) != family) {
+        return Err(PoolError::MixedFamilies {
+            pool: *p,
+            family: Family::of(p).name(),
+            first: *first,
+            first_family: family.name(),
         }
+        .into());
     }
-    let prefix = |flag: &str, given: Option<u8>, (def, lo, hi): (u8, u8, u8)| {
-        let p = given.unwrap_or(def);
-        if p < lo || p > hi {
-            return Err(Error::Prefix(format!(
-                "{flag} /{p} is out of range for {}: use /{lo} to /{hi}",
-                family.name()
-            )));
+    let prefix = |flag: &'static str, given: Option<u8>, (def, min, max): (u8, u8, u8)| {
+        let prefix = given.unwrap_or(def);
+        if prefix < min || prefix > max {
+            return Err(PrefixError::OutOfRange {
+                flag,
+                prefix,
+                family: family.name(),
+                min,
+                max,
+            });
         }
-        Ok(p)
+        Ok(prefix)
     };
     let pod_prefix = prefix("--pod-prefix", req.pod_prefix, family.pod_prefix())?;
     let service_prefix = prefix(
@@ -254,9 +256,11 @@ fn check(req: &CidrRequest) -> Result<Checked, Error> {
     )?;
     let largest_pool = req.pools.iter().map(|p| p.prefix_len()).min().unwrap_or(0);
     if pod_prefix < largest_pool {
-        return Err(Error::Prefix(format!(
-            "--pod-prefix /{pod_prefix} is larger than every pool (the largest is /{largest_pool}): use a longer prefix or a larger --cidr-pool"
-        )));
+        return Err(PrefixError::LargerThanPools {
+            pod_prefix,
+            largest_pool,
+        }
+        .into());
     }
     let mut used: Vec<Span> = req
         .exclude
@@ -337,14 +341,14 @@ pub fn allocate(req: &CidrRequest, count: usize) -> Result<Vec<Networks>, Error>
             hi = mid;
         }
     }
-    let pools: Vec<String> = req.pools.iter().map(|p| p.to_string()).collect();
-    Err(Error::Pool(format!(
-        "the pool {} holds {lo} clusters with /{} pod and /{} service CIDRs (after exclusions), but the tree needs {count}: \
-         add or enlarge --cidr-pool, raise --pod-prefix/--service-prefix, or make the tree smaller",
-        pools.join(", "),
-        c.pod_prefix,
-        c.service_prefix
-    )))
+    Err(PoolError::Full {
+        pools: req.pools.clone(),
+        fits: lo,
+        needs: count,
+        pod_prefix: c.pod_prefix,
+        service_prefix: c.service_prefix,
+    }
+    .into())
 }
 
 /// The prefix of one node's share of a pod CIDR: /24 (IPv4) or /64 (IPv6),
@@ -579,7 +583,10 @@ mod tests {
                     assert!(n.service_cidr.contains(&n.dns_ip));
                 }
             }
-            Err(Error::Pool(msg)) => assert!(msg.contains("holds"), "{msg}"),
+            Err(Error::Pool(PoolError::Full { needs, fits, .. })) => {
+                assert_eq!(needs, count);
+                assert!(fits < count);
+            }
             Err(e) => panic!("unexpected error {e}"),
         }
     }

@@ -21,7 +21,7 @@ pub mod smoke;
 pub mod tree;
 pub mod version;
 
-pub use error::Error;
+pub use error::{Error, PoolError, PrefixError, ShapeError};
 pub use plan::{Plan, PlanRequest, PlannedCluster};
 pub use tree::{ClusterPath, TreeSpec};
 pub use version::KubeVersion;

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::error::ShapeError;
 
 /// Deepest tree accepted.
 pub const MAX_DEPTH: u32 = 8;
@@ -169,30 +170,30 @@ pub struct TreeSpec {
 impl TreeSpec {
     pub fn validate(&self) -> Result<(), Error> {
         validate_name(&self.name)?;
-        if self.depth == 0 || self.depth > MAX_DEPTH {
-            return Err(Error::BadShape(format!(
-                "--depth {} is out of range: use 1 to {MAX_DEPTH}",
-                self.depth
-            )));
-        }
-        if self.width == 0 || self.width > MAX_WIDTH {
-            return Err(Error::BadShape(format!(
-                "--width {} is out of range: use 1 to {MAX_WIDTH}",
-                self.width
-            )));
-        }
-        if self.workers > MAX_WORKERS {
-            return Err(Error::BadShape(format!(
-                "--workers {} is out of range: use 0 to {MAX_WORKERS}",
-                self.workers
-            )));
-        }
-        let n = self.cluster_count();
-        if n > MAX_CLUSTERS as u64 {
-            return Err(Error::BadShape(format!(
-                "--depth {} --width {} makes {n} clusters; at most {MAX_CLUSTERS} are allowed",
-                self.depth, self.width
-            )));
+        let range = |flag: &'static str, value: u32, min: u32, max: u32| {
+            if value < min || value > max {
+                Err(ShapeError::OutOfRange {
+                    flag,
+                    value,
+                    min,
+                    max,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        range("--depth", self.depth, 1, MAX_DEPTH)?;
+        range("--width", self.width, 1, MAX_WIDTH)?;
+        range("--workers", self.workers, 0, MAX_WORKERS)?;
+        let clusters = self.cluster_count();
+        if clusters > MAX_CLUSTERS as u64 {
+            return Err(ShapeError::TooManyClusters {
+                depth: self.depth,
+                width: self.width,
+                clusters,
+                max: MAX_CLUSTERS,
+            }
+            .into());
         }
         Ok(())
     }
