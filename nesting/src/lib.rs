@@ -6,6 +6,7 @@
 pub mod cidr;
 pub mod dns;
 pub mod doctor;
+mod entropy;
 mod error;
 pub mod gc;
 pub mod kubeadm;
@@ -21,6 +22,7 @@ pub mod smoke;
 pub mod tree;
 pub mod version;
 
+pub use entropy::Entropy;
 pub use error::{Error, PoolError, PrefixError, ShapeError};
 pub use plan::{Plan, PlanRequest, PlannedCluster};
 pub use tree::{ClusterPath, TreeSpec};

@@ -12,7 +12,7 @@ use crate::manifests::{self, ClusterObjects, Manifest};
 use crate::pki::{ClusterPki, PkiRequest};
 use crate::tree::{ClusterPath, TreeSpec};
 use crate::version::KubeVersion;
-use crate::{Error, labels};
+use crate::{Entropy, Error, labels};
 
 /// Everything a plan is made from.
 #[derive(Clone, Debug)]
@@ -32,10 +32,15 @@ pub struct PlanRequest {
     pub images_dir: Option<String>,
     /// Who serves cluster DNS in every planned cluster.
     pub dns: crate::node::Dns,
+    /// What keys, serial numbers and tokens are drawn from, and the time
+    /// certificates start at: the same request gives the same plan.
+    pub entropy: Entropy,
 }
 
 impl PlanRequest {
-    pub fn new(tree: TreeSpec) -> Self {
+    /// A request with the defaults; `entropy` is usually
+    /// [`Entropy::from_system`].
+    pub fn new(tree: TreeSpec, entropy: Entropy) -> Self {
         PlanRequest {
             tree,
             version: crate::version::DEFAULT,
@@ -46,6 +51,7 @@ impl PlanRequest {
             root_namespace: None,
             images_dir: None,
             dns: crate::node::Dns::Builtin,
+            entropy,
         }
     }
 }
@@ -138,14 +144,17 @@ impl Plan {
             } else {
                 &req.parent_domain
             };
-            let pki = ClusterPki::generate(&PkiRequest {
-                service_name: manifests::SERVICE,
-                namespace: &namespace,
-                parent_domain,
-                cluster_domain: &req.cluster_domain,
-                kubernetes_service_ip: networks.kubernetes_service_ip,
-                extra_sans: &[],
-            })?;
+            let pki = ClusterPki::generate(
+                &PkiRequest {
+                    service_name: manifests::SERVICE,
+                    namespace: &namespace,
+                    parent_domain,
+                    cluster_domain: &req.cluster_domain,
+                    kubernetes_service_ip: networks.kubernetes_service_ip,
+                    extra_sans: &[],
+                },
+                &req.entropy.derive(&format!("cluster {path}")),
+            )?;
             if let Some(p) = parent {
                 clusters[p].children.push(i);
             }

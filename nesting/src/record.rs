@@ -115,7 +115,7 @@ mod tests {
             width: 2,
             workers: 1,
         };
-        Plan::new(&PlanRequest::new(spec)).unwrap()
+        Plan::new(&PlanRequest::new(spec, crate::Entropy::from_system())).unwrap()
     }
 
     #[test]

@@ -13,16 +13,18 @@
 //! control-plane Pod's IP and hostname, which are unknown at plan time.
 //! kubeadm derives them from the etcd CA given here.
 //!
-//! All keys are ECDSA P-256 (the `ring` backend cannot generate RSA keys);
+//! All keys are ECDSA P-256;
 //! Kubernetes and kubeadm accept ECDSA for CAs, leaf certificates and the
 //! service-account key. Every certificate is valid from five minutes ago (to
 //! absorb clock skew between nesting levels); CAs for ten years, leaves for
-//! one year. Serial numbers are random.
+//! one year. Keys, serial numbers and the token are drawn from the plan's
+//! [`Entropy`](crate::Entropy), and signatures are deterministic (RFC 6979):
+//! the same request and entropy give the same files.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use rcgen::ExtendedKeyUsagePurpose;
 
@@ -33,7 +35,9 @@ mod token;
 pub use discovery::discovery_hash;
 pub use token::BootstrapToken;
 
-use issue::{Leaf, new_ca, new_key, to_san_type};
+use issue::{EcKey, Leaf, new_ca, to_san_type};
+
+use crate::Entropy;
 
 /// Secret data key of the cluster CA certificate.
 pub const CA_CERT: &str = "ca.crt";
@@ -122,12 +126,9 @@ pub struct PkiRequest<'a> {
 /// Something in PKI generation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
-    /// Generating a private key failed.
-    #[error("cannot generate the {what} key: {source}")]
-    Key {
-        what: &'static str,
-        source: rcgen::Error,
-    },
+    /// Generating or encoding a private key failed.
+    #[error("cannot generate the {what} key: {reason}")]
+    Key { what: &'static str, reason: String },
     /// Building or signing a certificate failed.
     #[error("cannot generate the {what} certificate: {source}")]
     Certificate {
@@ -149,8 +150,8 @@ pub enum PkiError {
     /// A stored PKI lacks a file.
     #[error("the stored PKI has no {0}: delete the cluster and create it again")]
     MissingFile(String),
-    /// The system clock is unusable.
-    #[error("cannot read the system clock: {0}")]
+    /// The time to make certificates at is before 1970.
+    #[error("cannot date certificates: {0}")]
     Clock(String),
 }
 
@@ -193,30 +194,37 @@ impl ClusterPki {
         })
     }
 
-    /// Generates all keys, certificates and the bootstrap token.
-    pub fn generate(req: &PkiRequest) -> Result<Self, PkiError> {
-        let now = since_epoch()?;
+    /// Generates all keys, certificates and the bootstrap token from
+    /// `entropy`: the same request and entropy give the same PKI.
+    pub fn generate(req: &PkiRequest, entropy: &Entropy) -> Result<Self, PkiError> {
+        let now = since_epoch(entropy)?;
         let not_before = now.saturating_sub(CLOCK_SKEW);
         let ca_until = now + CA_VALIDITY;
         let leaf_until = now + LEAF_VALIDITY;
 
         let mut files = BTreeMap::new();
 
-        let ca = new_ca("ca", "kubernetes", not_before, ca_until)?;
-        let front_proxy_ca = new_ca("front-proxy-ca", "front-proxy-ca", not_before, ca_until)?;
-        let etcd_ca = new_ca("etcd-ca", "etcd-ca", not_before, ca_until)?;
-        for (ca, cert_name, key_name) in [
-            (&ca, CA_CERT, CA_KEY),
-            (&front_proxy_ca, FRONT_PROXY_CA_CERT, FRONT_PROXY_CA_KEY),
-            (&etcd_ca, ETCD_CA_CERT, ETCD_CA_KEY),
+        let ca_validity = (not_before, ca_until);
+        let ca = new_ca("ca", "kubernetes", ca_validity, entropy)?;
+        let front_proxy_ca = new_ca("front-proxy-ca", "front-proxy-ca", ca_validity, entropy)?;
+        let etcd_ca = new_ca("etcd-ca", "etcd-ca", ca_validity, entropy)?;
+        for (what, ca, cert_name, key_name) in [
+            ("ca", &ca, CA_CERT, CA_KEY),
+            (
+                "front-proxy-ca",
+                &front_proxy_ca,
+                FRONT_PROXY_CA_CERT,
+                FRONT_PROXY_CA_KEY,
+            ),
+            ("etcd-ca", &etcd_ca, ETCD_CA_CERT, ETCD_CA_KEY),
         ] {
             files.insert(cert_name.to_owned(), ca.pem());
-            files.insert(key_name.to_owned(), ca.key().serialize_pem());
+            files.insert(key_name.to_owned(), ca.key().private_pem(what)?);
         }
 
-        let sa = new_key("service-account")?;
-        files.insert(SA_KEY.to_owned(), sa.serialize_pem());
-        files.insert(SA_PUB.to_owned(), sa.public_key_pem());
+        let sa = EcKey::generate("service-account", entropy)?;
+        files.insert(SA_KEY.to_owned(), sa.private_pem("service-account")?);
+        files.insert(SA_PUB.to_owned(), sa.public_pem("service-account")?);
 
         let sans = Self::apiserver_sans(req)
             .into_iter()
@@ -262,7 +270,7 @@ impl ClusterPki {
         ];
         for leaf in leaves {
             let (cert_name, key_name) = leaf.files;
-            let (cert, key) = leaf.sign(not_before, leaf_until)?;
+            let (cert, key) = leaf.sign((not_before, leaf_until), entropy)?;
             files.insert(cert_name.to_owned(), cert);
             files.insert(key_name.to_owned(), key);
         }
@@ -270,7 +278,7 @@ impl ClusterPki {
         let discovery_hash = discovery_hash(&files[CA_CERT])?;
         Ok(Self {
             files,
-            token: BootstrapToken::generate(),
+            token: BootstrapToken::generate(&entropy.derive("bootstrap token")),
             discovery_hash,
         })
     }
@@ -335,9 +343,10 @@ impl ClusterPki {
     }
 }
 
-/// The current time as a duration since the Unix epoch.
-fn since_epoch() -> Result<Duration, PkiError> {
-    SystemTime::now()
+/// The time of `entropy` as a duration since the Unix epoch.
+fn since_epoch(entropy: &Entropy) -> Result<Duration, PkiError> {
+    entropy
+        .now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| PkiError::Clock(e.to_string()))
 }

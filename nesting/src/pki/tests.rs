@@ -23,8 +23,12 @@ fn request<'a>(extra: &'a [String]) -> PkiRequest<'a> {
 }
 
 fn generate() -> ClusterPki {
+    generate_from(&Entropy::from_system())
+}
+
+fn generate_from(entropy: &Entropy) -> ClusterPki {
     let extra = ["api.example.com".to_owned(), "192.0.2.7".to_owned()];
-    ClusterPki::generate(&request(&extra)).unwrap()
+    ClusterPki::generate(&request(&extra), entropy).unwrap()
 }
 
 fn pem(text: &str) -> Pem {
@@ -46,7 +50,7 @@ fn spki_der(pki: &ClusterPki, key: &str) -> Vec<u8> {
 }
 
 fn now_unix() -> i64 {
-    i64::try_from(since_epoch().unwrap().as_secs()).unwrap()
+    i64::try_from(since_epoch(&Entropy::from_system()).unwrap().as_secs()).unwrap()
 }
 
 fn common_names(cert: &X509Certificate<'_>) -> Vec<String> {
@@ -134,7 +138,7 @@ fn apiserver_sans_order_and_dedup() {
 fn apiserver_cert_covers_exactly_the_sans() {
     let extra = ["api.example.com".to_owned(), "2001:db8::5".to_owned()];
     let req = request(&extra);
-    let pki = ClusterPki::generate(&req).unwrap();
+    let pki = ClusterPki::generate(&req, &Entropy::from_system()).unwrap();
     let expected = ClusterPki::apiserver_sans(&req);
     let (dns, ips) = with_cert(&pki, APISERVER_CERT, |cert| {
         let san = cert.subject_alternative_name().unwrap().unwrap();
@@ -395,7 +399,7 @@ fn is_token_part(s: &str, len: usize) -> bool {
 
 #[test]
 fn token_format_and_parse() {
-    let token = BootstrapToken::generate();
+    let token = BootstrapToken::generate(&Entropy::from_system());
     assert!(is_token_part(&token.id, 6), "{:?}", token.id);
     assert!(is_token_part(&token.secret, 16));
     let text = token.token();
@@ -465,9 +469,36 @@ fn generations_differ() {
 }
 
 #[test]
+fn the_same_entropy_gives_the_same_pki() {
+    let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let a = generate_from(&Entropy::new([7; 32], now));
+    let b = generate_from(&Entropy::new([7; 32], now));
+    assert_eq!(a.files, b.files);
+    assert_eq!(a.token, b.token);
+    assert_eq!(a.discovery_hash, b.discovery_hash);
+    with_cert(&a, CA_CERT, |c| {
+        let from = c.validity().not_before.timestamp();
+        assert_eq!(from, 1_800_000_000 - 5 * 60);
+    });
+    // Another seed changes every key and the token, not the dates.
+    let c = generate_from(&Entropy::new([8; 32], now));
+    for key in SECRET_KEYS {
+        assert_ne!(a.files[key], c.files[key], "{key}");
+    }
+    assert_ne!(a.token, c.token);
+    // Every key is its own.
+    let keys: BTreeSet<&String> = SECRET_KEYS
+        .iter()
+        .filter(|k| k.ends_with(".key"))
+        .map(|k| &a.files[*k])
+        .collect();
+    assert_eq!(keys.len(), 8);
+}
+
+#[test]
 fn invalid_extra_san_is_an_error() {
     let extra = ["bad\u{e9}name".to_owned()];
-    let err = ClusterPki::generate(&request(&extra)).unwrap_err();
+    let err = ClusterPki::generate(&request(&extra), &Entropy::from_system()).unwrap_err();
     assert!(matches!(err, PkiError::InvalidSan { .. }), "{err}");
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use rand::Rng as _;
 
 use super::PkiError;
+use crate::Entropy;
 
 const TOKEN_ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 const TOKEN_ID_LEN: usize = 6;
@@ -22,9 +23,9 @@ pub struct BootstrapToken {
 }
 
 impl BootstrapToken {
-    /// A fresh random token.
-    pub fn generate() -> Self {
-        let mut rng = rand::rng();
+    /// A random token from `entropy`.
+    pub fn generate(entropy: &Entropy) -> Self {
+        let mut rng = entropy.rng();
         let mut pick = |len: usize| -> String {
             (0..len)
                 .map(|_| char::from(TOKEN_ALPHABET[rng.random_range(0..TOKEN_ALPHABET.len())]))
