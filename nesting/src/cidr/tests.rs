@@ -156,40 +156,60 @@ fn v6_net() -> impl Strategy<Value = IpNet> {
         .prop_map(|(a, p)| IpNet::V6(Ipv6Net::new(a.into(), p).unwrap().trunc()))
 }
 
+/// Every block inside a pool, clear of every other block, exclusion and
+/// node address.
+fn assert_sound(req: &CidrRequest, count: usize, nets: &[Networks]) {
+    assert_eq!(nets.len(), count);
+    let all: Vec<IpNet> = nets
+        .iter()
+        .flat_map(|n| [n.pod_cidr, n.service_cidr])
+        .collect();
+    for (i, a) in all.iter().enumerate() {
+        assert!(
+            req.pools.iter().any(|p| p.contains(a)),
+            "{a} outside the pools"
+        );
+        for b in &all[i + 1..] {
+            assert!(!overlaps(a, b), "{a} overlaps {b}");
+        }
+        for e in &req.exclude {
+            assert!(!overlaps(a, e), "{a} touches exclusion {e}");
+        }
+        for ip in &req.node_ips {
+            assert!(!a.contains(ip), "{a} holds node {ip}");
+        }
+    }
+    for n in nets {
+        assert!(n.service_cidr.contains(&n.kubernetes_service_ip));
+        assert!(n.service_cidr.contains(&n.dns_ip));
+    }
+}
+
+/// Sound when it fits; when not, the count it says fits does.
 fn check_plan(req: &CidrRequest, count: usize) {
     match allocate(req, count) {
-        Ok(nets) => {
-            assert_eq!(nets.len(), count);
-            let all: Vec<IpNet> = nets
-                .iter()
-                .flat_map(|n| [n.pod_cidr, n.service_cidr])
-                .collect();
-            for (i, a) in all.iter().enumerate() {
-                assert!(
-                    req.pools.iter().any(|p| p.contains(a)),
-                    "{a} outside the pools"
-                );
-                for b in &all[i + 1..] {
-                    assert!(!overlaps(a, b), "{a} overlaps {b}");
-                }
-                for e in &req.exclude {
-                    assert!(!overlaps(a, e), "{a} touches exclusion {e}");
-                }
-                for ip in &req.node_ips {
-                    assert!(!a.contains(ip), "{a} holds node {ip}");
-                }
-            }
-            for n in &nets {
-                assert!(n.service_cidr.contains(&n.kubernetes_service_ip));
-                assert!(n.service_cidr.contains(&n.dns_ip));
-            }
-        }
+        Ok(nets) => assert_sound(req, count, &nets),
         Err(Error::Pool(PoolError::Full { needs, fits, .. })) => {
             assert_eq!(needs, count);
             assert!(fits < count);
+            assert_sound(req, fits, &allocate(req, fits).unwrap());
         }
         Err(e) => panic!("unexpected error {e}"),
     }
+}
+
+fn cluster_count(depth: u32, width: u32) -> usize {
+    let spec = crate::tree::TreeSpec {
+        name: "p".into(),
+        depth,
+        width,
+        workers: 0,
+    };
+    spec.cluster_count() as usize
+}
+
+fn v4_pool(addr: u32, prefix: u8) -> IpNet {
+    IpNet::V4(Ipv4Net::new(addr.into(), prefix).unwrap().trunc())
 }
 
 proptest! {
@@ -227,5 +247,72 @@ proptest! {
         let pools: Vec<IpNet> = pools.into_iter().map(|p| if p.prefix_len() > 40 { IpNet::V6(Ipv6Net::new(match p { IpNet::V6(v) => v.network(), _ => unreachable!() }, 40).unwrap().trunc()) } else { p }).collect();
         let req = CidrRequest { pools, exclude, node_ips: vec![], pod_prefix: Some(pod), service_prefix: Some(svc) };
         check_plan(&req, count);
+    }
+
+    /// A pool whose lower half holds every block, exclusions and node
+    /// addresses anywhere but there: the tree must be planned.
+    #[test]
+    fn v4_plans_whatever_has_room(
+        addr in any::<u32>(),
+        pool_prefix in 8u8..=16,
+        exclude in proptest::collection::vec(v4_net(), 0..6),
+        node_ips in proptest::collection::vec(any::<u32>(), 0..4),
+        pod in 16u8..=24,
+        svc in 20u8..=28,
+        depth in 1u32..5,
+        width in 1u32..4,
+    ) {
+        let count = cluster_count(depth, width);
+        let needed = count as u64 * ((1u64 << (32 - pod)) + (1u64 << (32 - svc)));
+        // The smallest prefix whose half holds `needed`.
+        let room = 32 - (2 * needed).next_power_of_two().trailing_zeros() as u8;
+        let pool = v4_pool(addr, pool_prefix.min(room));
+        let IpNet::V4(v4) = pool else { unreachable!() };
+        let half = v4_pool(u32::from(v4.network()), pool.prefix_len() + 1);
+        let req = CidrRequest {
+            pools: vec![pool],
+            exclude: exclude.into_iter().filter(|e| !overlaps(e, &half)).collect(),
+            node_ips: node_ips
+                .into_iter()
+                .map(|a| IpAddr::V4(a.into()))
+                .filter(|ip| !half.contains(ip))
+                .collect(),
+            pod_prefix: Some(pod),
+            service_prefix: Some(svc),
+        };
+        let nets = allocate(&req, count);
+        prop_assert!(nets.is_ok(), "{:?}", nets.err().map(|e| e.to_string()));
+        assert_sound(&req, count, &nets.unwrap());
+    }
+
+    /// More clusters than the pool has addresses for: refused, saying a
+    /// count that does fit.
+    #[test]
+    fn v4_refuses_what_has_no_room(
+        addr in any::<u32>(),
+        pod in 16u8..=24,
+        wider in 0u8..=6,
+        svc in 20u8..=28,
+        extra in 1usize..4,
+    ) {
+        let pool = v4_pool(addr, pod.saturating_sub(wider).max(8));
+        let per_cluster = (1u64 << (32 - pod)) + (1u64 << (32 - svc));
+        let capacity = (1u64 << (32 - pool.prefix_len())) / per_cluster;
+        let count = capacity as usize + extra;
+        let req = CidrRequest {
+            pools: vec![pool],
+            exclude: vec![],
+            node_ips: vec![],
+            pod_prefix: Some(pod),
+            service_prefix: Some(svc),
+        };
+        match allocate(&req, count) {
+            Err(Error::Pool(PoolError::Full { fits, needs, .. })) => {
+                prop_assert_eq!(needs, count);
+                prop_assert!(fits as u64 <= capacity);
+                assert_sound(&req, fits, &allocate(&req, fits).unwrap());
+            }
+            other => prop_assert!(false, "{count} clusters in {pool}: {:?}", other.map(|n| n.len())),
+        }
     }
 }
