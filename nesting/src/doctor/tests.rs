@@ -1,4 +1,6 @@
 use super::*;
+use crate::cidr::CidrRequest;
+use ipnet::IpNet;
 
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
