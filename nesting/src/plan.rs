@@ -14,6 +14,12 @@ use crate::tree::{ClusterPath, TreeSpec};
 use crate::version::KubeVersion;
 use crate::{Entropy, Error, labels};
 
+mod digest;
+mod validate;
+
+pub use digest::PlanDigest;
+use validate::{validate_image, validate_namespace};
+
 /// Everything a plan is made from.
 #[derive(Clone, Debug)]
 pub struct PlanRequest {
@@ -86,41 +92,6 @@ pub struct Plan {
     pub dns: crate::node::Dns,
     /// Breadth first: parents before children, level by level.
     pub clusters: Vec<PlannedCluster>,
-}
-
-fn validate_image(image: &str) -> Result<(), Error> {
-    let bad = |reason: &str| Error::BadImage {
-        value: image.to_string(),
-        reason: reason.to_string(),
-    };
-    if image.is_empty() {
-        return Err(bad("it is empty"));
-    }
-    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("it contains white space"));
-    }
-    if image.starts_with(['-', '/', ':', '@']) {
-        return Err(bad("expected a reference like registry/name:tag"));
-    }
-    Ok(())
-}
-
-fn validate_namespace(ns: &str) -> Result<(), Error> {
-    let ok = !ns.is_empty()
-        && ns.len() <= 63
-        && ns
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !ns.starts_with('-')
-        && !ns.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadName {
-            value: ns.to_string(),
-            reason: "a namespace must be a DNS label: lowercase letters, digits and '-', at most 63 characters".into(),
-        })
-    }
 }
 
 impl Plan {
@@ -368,52 +339,6 @@ pub struct Runtime {
     /// The parent apiserver's own endpoints (its `default/kubernetes`
     /// Endpoints): the node Pods reject every connection to them.
     pub parent_apiservers: Vec<std::net::SocketAddr>,
-}
-
-/// The part of a cluster's plan recorded on its Namespace:
-/// `v1.20.2 pods=10.0.0.0/16 services=10.1.0.0/20`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlanDigest {
-    pub version: KubeVersion,
-    pub pod_cidr: ipnet::IpNet,
-    pub service_cidr: ipnet::IpNet,
-}
-
-impl std::fmt::Display for PlanDigest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} pods={} services={}",
-            self.version, self.pod_cidr, self.service_cidr
-        )
-    }
-}
-
-impl std::str::FromStr for PlanDigest {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::Render {
-            what: "a plan record".into(),
-            reason: format!("{s:?} is not like \"v1.20.2 pods=CIDR services=CIDR\""),
-        };
-        let mut parts = s.split_whitespace();
-        let version = parts.next().ok_or_else(bad)?.parse()?;
-        let mut cidr = |key: &str| -> Result<ipnet::IpNet, Error> {
-            parts
-                .next()
-                .and_then(|p| p.strip_prefix(key))
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(bad)
-        };
-        let pod_cidr = cidr("pods=")?;
-        let service_cidr = cidr("services=")?;
-        Ok(PlanDigest {
-            version,
-            pod_cidr,
-            service_cidr,
-        })
-    }
 }
 
 /// One cluster of the planned tree as shown to users.
