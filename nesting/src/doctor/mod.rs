@@ -13,12 +13,14 @@ mod nodes;
 mod probe;
 mod rbac;
 
-pub use admission::*;
-pub use cidrs::*;
-pub use namespace::*;
-pub use nodes::*;
-pub use probe::*;
-pub use rbac::*;
+pub use admission::{
+    DryRun, denial_hint, pod_security, privileged_pods, privileged_pods_unchecked,
+};
+pub use cidrs::{CidrFacts, FoundRange, cidrs};
+pub use namespace::{NamespaceState, existing};
+pub use nodes::{NodeFacts, nodes};
+pub use probe::{PROBE_MODULES_MOUNT, PROBE_SCRIPT, ProbeFacts, parse_probe, probe, probe_failed};
+pub use rbac::{NEEDED, Need, rbac};
 
 /// Label on the short-lived namespace `doctor` tests in (and removes).
 pub const DOCTOR_LABEL: &str = "kubectl-inception.dev/doctor";

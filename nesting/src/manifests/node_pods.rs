@@ -14,7 +14,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::*;
+use super::{
+    BOOTSTRAP_CONFIGMAP, CONTROL_PLANE, ClusterObjects, IMAGES_MOUNT, KUBEADM_CONFIGMAP,
+    NODE_CONTAINER, PKI_SECRET, SERVICE, TOKEN_SECRET, WORKERS, meta, selector,
+};
 use crate::kubeadm::APISERVER_PORT;
 use crate::labels;
 
