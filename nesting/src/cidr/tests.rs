@@ -1,4 +1,5 @@
 use super::*;
+use ipnet::{Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
 
 fn net(s: &str) -> IpNet {
