@@ -3,16 +3,19 @@
 
 use std::time::{Duration, Instant};
 
-use nesting::{Plan, PlanRequest, TreeSpec};
+use nesting::{Entropy, Plan, PlanRequest, TreeSpec};
 
 fn plan_and_render(depth: u32, width: u32) -> (usize, usize, Duration) {
     let start = Instant::now();
-    let plan = Plan::new(&PlanRequest::new(TreeSpec {
-        name: "bench".into(),
-        depth,
-        width,
-        workers: 1,
-    }))
+    let plan = Plan::new(&PlanRequest::new(
+        TreeSpec {
+            name: "bench".into(),
+            depth,
+            width,
+            workers: 1,
+        },
+        Entropy::from_system(),
+    ))
     .unwrap();
     let mut objects = 0;
     for c in &plan.clusters {

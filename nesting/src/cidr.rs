@@ -7,10 +7,15 @@
 
 use std::net::IpAddr;
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::error::{PoolError, PrefixError};
+
+mod carve;
+
+use carve::{Carver, Span, nth_ip, span};
 
 /// Default pool when none is given.
 pub const DEFAULT_POOL: &str = "10.0.0.0/8";
@@ -86,7 +91,7 @@ impl Family {
     }
 
     /// Pod prefix: default, and the accepted range. Nodes get /24 (v4) or
-    /// /64 (v6) each; kube-controller-manager allows at most 16 bits between.
+    /// /64 (v6) each, with at most 16 bits between.
     fn pod_prefix(self) -> (u8, u8, u8) {
         match self {
             Family::V4 => (16, 8, 24),
@@ -120,99 +125,6 @@ pub fn parse_cidr(flag: &str, text: &str) -> Result<IpNet, Error> {
     Ok(net)
 }
 
-/// An inclusive range of addresses as integers (both families fit in u128).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Span {
-    start: u128,
-    end: u128,
-}
-
-fn span(net: &IpNet) -> Span {
-    match net {
-        IpNet::V4(n) => Span {
-            start: u32::from(n.network()).into(),
-            end: u32::from(n.broadcast()).into(),
-        },
-        IpNet::V6(n) => Span {
-            start: u128::from(n.network()),
-            end: u128::from(n.broadcast()),
-        },
-    }
-}
-
-fn to_net(family: Family, start: u128, prefix: u8) -> IpNet {
-    match family {
-        Family::V4 => IpNet::V4(Ipv4Net::new((start as u32).into(), prefix).unwrap()),
-        Family::V6 => IpNet::V6(Ipv6Net::new(start.into(), prefix).unwrap()),
-    }
-}
-
-fn nth_ip(net: &IpNet, n: u128) -> IpAddr {
-    match net {
-        IpNet::V4(v) => IpAddr::V4((u32::from(v.network()) + n as u32).into()),
-        IpNet::V6(v) => IpAddr::V6((u128::from(v.network()) + n).into()),
-    }
-}
-
-/// Hands out aligned blocks that avoid every used span.
-struct Carver {
-    family: Family,
-    pools: Vec<Span>,
-    /// Sorted by start; may overlap each other.
-    used: Vec<Span>,
-}
-
-impl Carver {
-    fn take(&mut self, prefix: u8) -> Option<IpNet> {
-        let host_bits = u32::from(self.family.bits() - prefix);
-        // prefix >= 8 for v4 and >= 48 for v6, so the size fits in u128.
-        let size: u128 = 1u128 << host_bits;
-        for pool in &self.pools {
-            let mut cand = align_up(pool.start, size)?;
-            loop {
-                let last = cand.checked_add(size - 1)?;
-                if last > pool.end {
-                    break;
-                }
-                // Used spans are sorted by start: the first one that overlaps,
-                // or the largest end among those starting before `last`.
-                let clash = self
-                    .used
-                    .iter()
-                    .take_while(|u| u.start <= last)
-                    .filter(|u| u.end >= cand)
-                    .map(|u| u.end)
-                    .max();
-                match clash {
-                    None => {
-                        let s = Span {
-                            start: cand,
-                            end: last,
-                        };
-                        let at = self.used.partition_point(|u| u.start <= s.start);
-                        self.used.insert(at, s);
-                        return Some(to_net(self.family, cand, prefix));
-                    }
-                    Some(end) => match end.checked_add(1).and_then(|e| align_up(e, size)) {
-                        Some(next) => cand = next,
-                        None => break,
-                    },
-                }
-            }
-        }
-        None
-    }
-}
-
-fn align_up(x: u128, size: u128) -> Option<u128> {
-    let rem = x % size;
-    if rem == 0 {
-        Some(x)
-    } else {
-        x.checked_add(size - rem)
-    }
-}
-
 /// Checked inputs: one family, prefixes in range.
 struct Checked {
     family: Family,
@@ -223,28 +135,29 @@ struct Checked {
 }
 
 fn check(req: &CidrRequest) -> Result<Checked, Error> {
-    let first = req.pools.first().ok_or_else(|| {
-        Error::Pool("no --cidr-pool given: pass at least one, e.g. --cidr-pool 10.0.0.0/8".into())
-    })?;
+    let first = req.pools.first().ok_or(PoolError::Missing)?;
     let family = Family::of(first);
-    for p in &req.pools {
-        if Family::of(p) != family {
-            return Err(Error::Pool(format!(
-                "--cidr-pool {p} is {} but {first} is {}: dual-stack trees are not supported yet, use pools of one family",
-                Family::of(p).name(),
-                family.name()
-            )));
+    if let Some(p) = req.pools.iter().find(|p| Family::of(p) != family) {
+        return Err(PoolError::MixedFamilies {
+            pool: *p,
+            family: Family::of(p).name(),
+            first: *first,
+            first_family: family.name(),
         }
+        .into());
     }
-    let prefix = |flag: &str, given: Option<u8>, (def, lo, hi): (u8, u8, u8)| {
-        let p = given.unwrap_or(def);
-        if p < lo || p > hi {
-            return Err(Error::Prefix(format!(
-                "{flag} /{p} is out of range for {}: use /{lo} to /{hi}",
-                family.name()
-            )));
+    let prefix = |flag: &'static str, given: Option<u8>, (def, min, max): (u8, u8, u8)| {
+        let prefix = given.unwrap_or(def);
+        if prefix < min || prefix > max {
+            return Err(PrefixError::OutOfRange {
+                flag,
+                prefix,
+                family: family.name(),
+                min,
+                max,
+            });
         }
-        Ok(p)
+        Ok(prefix)
     };
     let pod_prefix = prefix("--pod-prefix", req.pod_prefix, family.pod_prefix())?;
     let service_prefix = prefix(
@@ -254,9 +167,11 @@ fn check(req: &CidrRequest) -> Result<Checked, Error> {
     )?;
     let largest_pool = req.pools.iter().map(|p| p.prefix_len()).min().unwrap_or(0);
     if pod_prefix < largest_pool {
-        return Err(Error::Prefix(format!(
-            "--pod-prefix /{pod_prefix} is larger than every pool (the largest is /{largest_pool}): use a longer prefix or a larger --cidr-pool"
-        )));
+        return Err(PrefixError::LargerThanPools {
+            pod_prefix,
+            largest_pool,
+        }
+        .into());
     }
     let mut used: Vec<Span> = req
         .exclude
@@ -337,18 +252,18 @@ pub fn allocate(req: &CidrRequest, count: usize) -> Result<Vec<Networks>, Error>
             hi = mid;
         }
     }
-    let pools: Vec<String> = req.pools.iter().map(|p| p.to_string()).collect();
-    Err(Error::Pool(format!(
-        "the pool {} holds {lo} clusters with /{} pod and /{} service CIDRs (after exclusions), but the tree needs {count}: \
-         add or enlarge --cidr-pool, raise --pod-prefix/--service-prefix, or make the tree smaller",
-        pools.join(", "),
-        c.pod_prefix,
-        c.service_prefix
-    )))
+    Err(PoolError::Full {
+        pools: req.pools.clone(),
+        fits: lo,
+        needs: count,
+        pod_prefix: c.pod_prefix,
+        service_prefix: c.service_prefix,
+    }
+    .into())
 }
 
 /// The prefix of one node's share of a pod CIDR: /24 (IPv4) or /64 (IPv6),
-/// kube-controller-manager's defaults.
+/// as the node agent on the control plane hands them out.
 pub fn node_prefix(pod_cidr: &IpNet) -> u8 {
     match pod_cidr {
         IpNet::V4(_) => 24,
@@ -392,233 +307,4 @@ pub fn clashes(planned: &Networks, used: &[(IpNet, String)], node_ips: &[IpAddr]
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn net(s: &str) -> IpNet {
-        s.parse().unwrap()
-    }
-
-    fn overlaps(a: &IpNet, b: &IpNet) -> bool {
-        a.contains(&b.network()) || b.contains(&a.network())
-    }
-
-    #[test]
-    fn nodes_take_the_pod_cidr_in_order() {
-        let v4 = node_cidrs(&net("10.4.0.0/16"));
-        assert_eq!(v4.len(), 256);
-        assert_eq!(v4[0], net("10.4.0.0/24"));
-        assert_eq!(v4[1], net("10.4.1.0/24"));
-        assert_eq!(v4[255], net("10.4.255.0/24"));
-        assert_eq!(node_cidrs(&net("10.4.7.0/24")), [net("10.4.7.0/24")]);
-        let v6 = node_cidrs(&net("fd00:0:0:100::/56"));
-        assert_eq!((v6.len(), v6[1]), (256, net("fd00:0:0:101::/64")));
-        assert_eq!(node_cidrs(&net("10.0.0.0/8")).len(), MAX_NODES);
-    }
-
-    #[test]
-    fn clashes_name_the_range_and_where_it_was_found() {
-        let n = allocate(&CidrRequest::default(), 1).unwrap().remove(0);
-        assert!(clashes(&n, &[(net("192.168.0.0/16"), "x".into())], &[]).is_empty());
-        let used = [(net("10.0.0.0/8"), "node podCIDR".to_string())];
-        let c = clashes(&n, &used, &["10.0.0.7".parse().unwrap()]);
-        assert_eq!(c.len(), 3, "{c:?}");
-        assert!(c[0].contains("overlaps 10.0.0.0/8 (node podCIDR)"), "{c:?}");
-        assert!(c[1].contains("holds node address 10.0.0.7"), "{c:?}");
-    }
-
-    #[test]
-    fn default_pool_packs_pods_then_services() {
-        let n = allocate(&CidrRequest::default(), 3).unwrap();
-        assert_eq!(n[0].pod_cidr, net("10.0.0.0/16"));
-        assert_eq!(n[1].pod_cidr, net("10.1.0.0/16"));
-        assert_eq!(n[2].pod_cidr, net("10.2.0.0/16"));
-        assert_eq!(n[0].service_cidr, net("10.3.0.0/20"));
-        assert_eq!(n[1].service_cidr, net("10.3.16.0/20"));
-        assert_eq!(n[0].kubernetes_service_ip.to_string(), "10.3.0.1");
-        assert_eq!(n[0].dns_ip.to_string(), "10.3.0.10");
-    }
-
-    #[test]
-    fn skips_parent_ranges_and_node_ips() {
-        let req = CidrRequest {
-            exclude: vec![net("10.0.0.0/15"), net("10.96.0.0/12")],
-            node_ips: vec!["10.2.3.4".parse().unwrap()],
-            ..CidrRequest::default()
-        };
-        let n = allocate(&req, 2).unwrap();
-        assert_eq!(n[0].pod_cidr, net("10.3.0.0/16"));
-        assert_eq!(n[1].pod_cidr, net("10.4.0.0/16"));
-        // The node IP only blocks 10.2.0.0/20: services fit beside it.
-        assert_eq!(n[0].service_cidr, net("10.2.16.0/20"));
-    }
-
-    #[test]
-    fn too_small_pool_says_how_many_fit() {
-        let req = CidrRequest {
-            pools: vec![net("192.168.0.0/16")],
-            pod_prefix: Some(18),
-            service_prefix: Some(24),
-            ..CidrRequest::default()
-        };
-        // 4 x /18 fill the /16: 3 pods + 3 services (one /18 for services) fit.
-        let err = allocate(&req, 5).unwrap_err().to_string();
-        assert!(err.contains("holds 3 clusters"), "{err}");
-        assert!(err.contains("needs 5"), "{err}");
-        assert!(allocate(&req, 3).is_ok());
-    }
-
-    #[test]
-    fn prefix_and_family_errors() {
-        let big = CidrRequest {
-            pools: vec![net("10.0.0.0/20")],
-            ..CidrRequest::default()
-        };
-        assert!(
-            allocate(&big, 1)
-                .unwrap_err()
-                .to_string()
-                .contains("larger than every pool")
-        );
-        let mixed = CidrRequest {
-            pools: vec![net("10.0.0.0/8"), net("fd00::/8")],
-            ..CidrRequest::default()
-        };
-        assert!(
-            allocate(&mixed, 1)
-                .unwrap_err()
-                .to_string()
-                .contains("dual-stack")
-        );
-        let range = CidrRequest {
-            service_prefix: Some(8),
-            ..CidrRequest::default()
-        };
-        assert!(
-            allocate(&range, 1)
-                .unwrap_err()
-                .to_string()
-                .contains("--service-prefix /8")
-        );
-        let none = CidrRequest {
-            pools: vec![],
-            ..CidrRequest::default()
-        };
-        assert!(allocate(&none, 1).is_err());
-    }
-
-    #[test]
-    fn parse_cidr_errors_name_the_flag() {
-        let e = parse_cidr("--exclude", "10.0.0.1/8")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("--exclude") && e.contains("10.0.0.0/8"), "{e}");
-        let e = parse_cidr("--cidr-pool", "ten/8").unwrap_err().to_string();
-        assert!(e.contains("--cidr-pool") && e.contains("ten/8"), "{e}");
-    }
-
-    #[test]
-    fn ipv6_plans() {
-        let req = CidrRequest {
-            pools: vec![net("fd00:10::/32")],
-            ..CidrRequest::default()
-        };
-        let n = allocate(&req, 2).unwrap();
-        assert_eq!(n[0].pod_cidr, net("fd00:10::/56"));
-        assert_eq!(n[1].pod_cidr, net("fd00:10:0:100::/56"));
-        assert_eq!(n[0].service_cidr, net("fd00:10:0:200::/112"));
-        assert_eq!(n[0].kubernetes_service_ip.to_string(), "fd00:10:0:200::1");
-        assert_eq!(n[0].dns_ip.to_string(), "fd00:10:0:200::a");
-    }
-
-    #[test]
-    fn deterministic() {
-        let req = CidrRequest {
-            exclude: vec![net("10.20.0.0/14")],
-            ..CidrRequest::default()
-        };
-        assert_eq!(allocate(&req, 40).unwrap(), allocate(&req, 40).unwrap());
-    }
-
-    fn v4_net() -> impl Strategy<Value = IpNet> {
-        (any::<u32>(), 8u8..=24)
-            .prop_map(|(a, p)| IpNet::V4(Ipv4Net::new(a.into(), p).unwrap().trunc()))
-    }
-
-    fn v6_net() -> impl Strategy<Value = IpNet> {
-        (any::<u128>(), 16u8..=64)
-            .prop_map(|(a, p)| IpNet::V6(Ipv6Net::new(a.into(), p).unwrap().trunc()))
-    }
-
-    fn check_plan(req: &CidrRequest, count: usize) {
-        match allocate(req, count) {
-            Ok(nets) => {
-                assert_eq!(nets.len(), count);
-                let all: Vec<IpNet> = nets
-                    .iter()
-                    .flat_map(|n| [n.pod_cidr, n.service_cidr])
-                    .collect();
-                for (i, a) in all.iter().enumerate() {
-                    assert!(
-                        req.pools.iter().any(|p| p.contains(a)),
-                        "{a} outside the pools"
-                    );
-                    for b in &all[i + 1..] {
-                        assert!(!overlaps(a, b), "{a} overlaps {b}");
-                    }
-                    for e in &req.exclude {
-                        assert!(!overlaps(a, e), "{a} touches exclusion {e}");
-                    }
-                    for ip in &req.node_ips {
-                        assert!(!a.contains(ip), "{a} holds node {ip}");
-                    }
-                }
-                for n in &nets {
-                    assert!(n.service_cidr.contains(&n.kubernetes_service_ip));
-                    assert!(n.service_cidr.contains(&n.dns_ip));
-                }
-            }
-            Err(Error::Pool(msg)) => assert!(msg.contains("holds"), "{msg}"),
-            Err(e) => panic!("unexpected error {e}"),
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn v4_never_overlaps(
-            pools in proptest::collection::vec(v4_net(), 1..3),
-            exclude in proptest::collection::vec(v4_net(), 0..6),
-            node_ips in proptest::collection::vec(any::<u32>(), 0..4),
-            pod in 16u8..=24,
-            svc in 20u8..=28,
-            depth in 1u32..5,
-            width in 1u32..4,
-        ) {
-            let count = crate::tree::TreeSpec { name: "p".into(), depth, width, workers: 0 }.cluster_count() as usize;
-            let req = CidrRequest {
-                pools: pools.into_iter().map(|p| if p.prefix_len() > 16 { IpNet::V4(Ipv4Net::new(match p { IpNet::V4(v) => v.network(), _ => unreachable!() }, 16).unwrap().trunc()) } else { p }).collect(),
-                exclude,
-                node_ips: node_ips.into_iter().map(|a| IpAddr::V4(a.into())).collect(),
-                pod_prefix: Some(pod),
-                service_prefix: Some(svc),
-            };
-            check_plan(&req, count);
-        }
-
-        #[test]
-        fn v6_never_overlaps(
-            pools in proptest::collection::vec(v6_net(), 1..3),
-            exclude in proptest::collection::vec(v6_net(), 0..6),
-            pod in 48u8..=64,
-            svc in 108u8..=120,
-            depth in 1u32..4,
-            width in 1u32..4,
-        ) {
-            let count = crate::tree::TreeSpec { name: "p".into(), depth, width, workers: 0 }.cluster_count() as usize;
-            let pools: Vec<IpNet> = pools.into_iter().map(|p| if p.prefix_len() > 40 { IpNet::V6(Ipv6Net::new(match p { IpNet::V6(v) => v.network(), _ => unreachable!() }, 40).unwrap().trunc()) } else { p }).collect();
-            let req = CidrRequest { pools, exclude, node_ips: vec![], pod_prefix: Some(pod), service_prefix: Some(svc) };
-            check_plan(&req, count);
-        }
-    }
-}
+mod tests;

@@ -1,3 +1,4 @@
+use ipnet::IpNet;
 use thiserror::Error;
 
 /// Why a plan cannot be made. Messages say what was wrong and what to change.
@@ -7,8 +8,8 @@ pub enum Error {
     BadName { value: String, reason: String },
     #[error("invalid cluster path {value:?}: {reason}")]
     BadPath { value: String, reason: String },
-    #[error("{0}")]
-    BadShape(String),
+    #[error(transparent)]
+    BadShape(#[from] ShapeError),
     #[error("invalid Kubernetes version {value:?}: {reason}")]
     BadVersion { value: String, reason: String },
     #[error("invalid CIDR {value:?} for {flag}: {reason}")]
@@ -17,14 +18,92 @@ pub enum Error {
         value: String,
         reason: String,
     },
-    #[error("{0}")]
-    Prefix(String),
-    #[error("{0}")]
-    Pool(String),
+    #[error(transparent)]
+    Prefix(#[from] PrefixError),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
     #[error("invalid image {value:?}: {reason}")]
     BadImage { value: String, reason: String },
     #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),
     #[error("cannot render {what}: {reason}")]
     Render { what: String, reason: String },
+}
+
+/// A tree shape out of bounds.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ShapeError {
+    /// `--depth`, `--width` or `--workers` outside `min..=max`.
+    #[error("{flag} {value} is out of range: use {min} to {max}")]
+    OutOfRange {
+        flag: &'static str,
+        value: u32,
+        min: u32,
+        max: u32,
+    },
+    /// Depth and width make more clusters than allowed.
+    #[error("--depth {depth} --width {width} makes {clusters} clusters; at most {max} are allowed")]
+    TooManyClusters {
+        depth: u32,
+        width: u32,
+        clusters: u64,
+        max: usize,
+    },
+}
+
+/// A pod or service prefix that cannot be used.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum PrefixError {
+    /// Outside what the family accepts.
+    #[error("{flag} /{prefix} is out of range for {family}: use /{min} to /{max}")]
+    OutOfRange {
+        flag: &'static str,
+        prefix: u8,
+        family: &'static str,
+        min: u8,
+        max: u8,
+    },
+    /// A pod CIDR larger than every pool.
+    #[error(
+        "--pod-prefix /{pod_prefix} is larger than every pool (the largest is /{largest_pool}): use a longer prefix or a larger --cidr-pool"
+    )]
+    LargerThanPools { pod_prefix: u8, largest_pool: u8 },
+}
+
+/// CIDR pools that cannot hold the tree.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum PoolError {
+    /// No pool at all.
+    #[error("no --cidr-pool given: pass at least one, e.g. --cidr-pool 10.0.0.0/8")]
+    Missing,
+    /// Pools of both families.
+    #[error(
+        "--cidr-pool {pool} is {family} but {first} is {first_family}: dual-stack trees are not supported yet, use pools of one family"
+    )]
+    MixedFamilies {
+        pool: IpNet,
+        family: &'static str,
+        first: IpNet,
+        first_family: &'static str,
+    },
+    /// Fewer clusters fit than the tree has.
+    #[error(
+        "the pool {} holds {fits} clusters with /{pod_prefix} pod and /{service_prefix} service CIDRs (after exclusions), but the tree needs {needs}: \
+         add or enlarge --cidr-pool, raise --pod-prefix/--service-prefix, or make the tree smaller",
+        list(pools)
+    )]
+    Full {
+        pools: Vec<IpNet>,
+        fits: usize,
+        needs: usize,
+        pod_prefix: u8,
+        service_prefix: u8,
+    },
+}
+
+fn list(nets: &[IpNet]) -> String {
+    nets.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

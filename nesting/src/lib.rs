@@ -6,6 +6,7 @@
 pub mod cidr;
 pub mod dns;
 pub mod doctor;
+mod entropy;
 mod error;
 pub mod gc;
 pub mod kubeadm;
@@ -22,7 +23,8 @@ pub mod storage;
 pub mod tree;
 pub mod version;
 
-pub use error::Error;
+pub use entropy::Entropy;
+pub use error::{Error, PoolError, PrefixError, ShapeError};
 pub use plan::{Plan, PlanRequest, PlannedCluster};
 pub use tree::{ClusterPath, TreeSpec};
 pub use version::KubeVersion;

@@ -12,7 +12,13 @@ use crate::manifests::{self, ClusterObjects, Manifest};
 use crate::pki::{ClusterPki, PkiRequest};
 use crate::tree::{ClusterPath, TreeSpec};
 use crate::version::KubeVersion;
-use crate::{Error, labels};
+use crate::{Entropy, Error, labels};
+
+mod digest;
+mod validate;
+
+pub use digest::PlanDigest;
+use validate::{validate_image, validate_namespace};
 
 /// Everything a plan is made from.
 #[derive(Clone, Debug)]
@@ -32,10 +38,15 @@ pub struct PlanRequest {
     pub images_dir: Option<String>,
     /// Who serves cluster DNS in every planned cluster.
     pub dns: crate::node::Dns,
+    /// What keys, serial numbers and tokens are drawn from, and the time
+    /// certificates start at: the same request gives the same plan.
+    pub entropy: Entropy,
 }
 
 impl PlanRequest {
-    pub fn new(tree: TreeSpec) -> Self {
+    /// A request with the defaults; `entropy` is usually
+    /// [`Entropy::from_system`].
+    pub fn new(tree: TreeSpec, entropy: Entropy) -> Self {
         PlanRequest {
             tree,
             version: crate::version::DEFAULT,
@@ -46,6 +57,7 @@ impl PlanRequest {
             root_namespace: None,
             images_dir: None,
             dns: crate::node::Dns::Builtin,
+            entropy,
         }
     }
 }
@@ -82,41 +94,6 @@ pub struct Plan {
     pub clusters: Vec<PlannedCluster>,
 }
 
-fn validate_image(image: &str) -> Result<(), Error> {
-    let bad = |reason: &str| Error::BadImage {
-        value: image.to_string(),
-        reason: reason.to_string(),
-    };
-    if image.is_empty() {
-        return Err(bad("it is empty"));
-    }
-    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("it contains white space"));
-    }
-    if image.starts_with(['-', '/', ':', '@']) {
-        return Err(bad("expected a reference like registry/name:tag"));
-    }
-    Ok(())
-}
-
-fn validate_namespace(ns: &str) -> Result<(), Error> {
-    let ok = !ns.is_empty()
-        && ns.len() <= 63
-        && ns
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !ns.starts_with('-')
-        && !ns.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::BadName {
-            value: ns.to_string(),
-            reason: "a namespace must be a DNS label: lowercase letters, digits and '-', at most 63 characters".into(),
-        })
-    }
-}
-
 impl Plan {
     /// Plans the tree: validates the input, carves CIDRs, makes PKI.
     pub fn new(req: &PlanRequest) -> Result<Plan, Error> {
@@ -138,14 +115,17 @@ impl Plan {
             } else {
                 &req.parent_domain
             };
-            let pki = ClusterPki::generate(&PkiRequest {
-                service_name: manifests::SERVICE,
-                namespace: &namespace,
-                parent_domain,
-                cluster_domain: &req.cluster_domain,
-                kubernetes_service_ip: networks.kubernetes_service_ip,
-                extra_sans: &[],
-            })?;
+            let pki = ClusterPki::generate(
+                &PkiRequest {
+                    service_name: manifests::SERVICE,
+                    namespace: &namespace,
+                    parent_domain,
+                    cluster_domain: &req.cluster_domain,
+                    kubernetes_service_ip: networks.kubernetes_service_ip,
+                    extra_sans: &[],
+                },
+                &req.entropy.derive(&format!("cluster {path}")),
+            )?;
             if let Some(p) = parent {
                 clusters[p].children.push(i);
             }
@@ -359,52 +339,6 @@ pub struct Runtime {
     /// The parent apiserver's own endpoints (its `default/kubernetes`
     /// Endpoints): the node Pods reject every connection to them.
     pub parent_apiservers: Vec<std::net::SocketAddr>,
-}
-
-/// The part of a cluster's plan recorded on its Namespace:
-/// `v1.20.2 pods=10.0.0.0/16 services=10.1.0.0/20`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlanDigest {
-    pub version: KubeVersion,
-    pub pod_cidr: ipnet::IpNet,
-    pub service_cidr: ipnet::IpNet,
-}
-
-impl std::fmt::Display for PlanDigest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} pods={} services={}",
-            self.version, self.pod_cidr, self.service_cidr
-        )
-    }
-}
-
-impl std::str::FromStr for PlanDigest {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || Error::Render {
-            what: "a plan record".into(),
-            reason: format!("{s:?} is not like \"v1.20.2 pods=CIDR services=CIDR\""),
-        };
-        let mut parts = s.split_whitespace();
-        let version = parts.next().ok_or_else(bad)?.parse()?;
-        let mut cidr = |key: &str| -> Result<ipnet::IpNet, Error> {
-            parts
-                .next()
-                .and_then(|p| p.strip_prefix(key))
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(bad)
-        };
-        let pod_cidr = cidr("pods=")?;
-        let service_cidr = cidr("services=")?;
-        Ok(PlanDigest {
-            version,
-            pod_cidr,
-            service_cidr,
-        })
-    }
 }
 
 /// One cluster of the planned tree as shown to users.

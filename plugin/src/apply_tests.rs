@@ -28,12 +28,15 @@ fn fake_client() -> (Client, ApiHandle) {
 
 /// The 9 objects of the root cluster of a one-cluster tree.
 fn objects() -> Vec<Manifest> {
-    let req = nesting::PlanRequest::new(nesting::TreeSpec {
-        name: "t".into(),
-        depth: 1,
-        width: 1,
-        workers: 1,
-    });
+    let req = nesting::PlanRequest::new(
+        nesting::TreeSpec {
+            name: "t".into(),
+            depth: 1,
+            width: 1,
+            workers: 1,
+        },
+        nesting::Entropy::from_system(),
+    );
     let plan = nesting::Plan::new(&req).unwrap();
     let objects = plan.manifests(&plan.clusters[0]).unwrap();
     assert_eq!(objects.len(), 9, "the planner's object list changed");

@@ -17,7 +17,7 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
         width: a.width,
         workers: a.workers,
     };
-    let mut req = PlanRequest::new(tree);
+    let mut req = PlanRequest::new(tree, nesting::Entropy::from_system());
     if let Some(v) = &a.kubernetes_version {
         req.version = v.parse::<KubeVersion>()?;
     }

@@ -4,12 +4,15 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 fn request(depth: u32, width: u32) -> PlanRequest {
-    let mut r = PlanRequest::new(TreeSpec {
-        name: "lab".into(),
-        depth,
-        width,
-        workers: 1,
-    });
+    let mut r = PlanRequest::new(
+        TreeSpec {
+            name: "lab".into(),
+            depth,
+            width,
+            workers: 1,
+        },
+        Entropy::from_system(),
+    );
     r.version = "v1.20.2".parse().unwrap();
     r.image = "localhost/kubectl-inception/node:v1.20.2".into();
     r
@@ -320,7 +323,38 @@ fn redacted(objs: &[Value]) -> Vec<Value> {
 #[test]
 fn snapshot_one_cluster() {
     let p = plan(1, 1);
-    let objs = redacted(&values(&p, 0));
+    let mut objs = redacted(&values(&p, 0));
+    let bootstrap = objs
+        .iter_mut()
+        .find(|o| {
+            o["kind"] == "ConfigMap"
+                && o["metadata"]["name"] == crate::manifests::BOOTSTRAP_CONFIGMAP
+        })
+        .unwrap();
+    // The script is a file of its own, checked here to be carried verbatim:
+    // the snapshot names it instead of repeating it.
+    assert_eq!(
+        bootstrap["data"]["bootstrap.sh"],
+        crate::manifests::BOOTSTRAP_SCRIPT
+    );
+    bootstrap["data"]["bootstrap.sh"] = "[manifests::BOOTSTRAP_SCRIPT]".into();
+    // The nodes' podCIDRs are every /24 of the pod CIDR in order, checked
+    // here: the snapshot keeps their count and ends.
+    let agent_json = bootstrap["data"]["agent.json"].as_str().unwrap();
+    let mut agent: Value = serde_json::from_str(agent_json).unwrap();
+    let cidrs: Vec<IpNet> = serde_json::from_value(agent["nodePodCidrs"].take()).unwrap();
+    assert_eq!(
+        cidrs,
+        crate::cidr::node_cidrs(&p.clusters[0].networks.pod_cidr)
+    );
+    agent["nodePodCidrs"] = format!(
+        "{} from {} to {}",
+        cidrs.len(),
+        cidrs[0],
+        cidrs[cidrs.len() - 1]
+    )
+    .into();
+    bootstrap["data"]["agent.json"] = agent.to_string().into();
     insta::assert_yaml_snapshot!("cluster_v1_20", objs);
 }
 
@@ -474,4 +508,47 @@ fn deeper_levels_mount_the_images_their_parent_has() {
     };
     assert_eq!(path_of(0), "/srv/images");
     assert_eq!(path_of(1), crate::manifests::IMAGES_MOUNT);
+}
+
+/// Every object of every cluster, as the dry run prints them.
+fn whole_yaml(p: &Plan) -> String {
+    let mut out = String::new();
+    for c in &p.clusters {
+        for m in p.manifests(c).unwrap() {
+            out.push_str("---\n");
+            out.push_str(&serde_saphyr::to_string(&m.to_value()).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_same_request_gives_the_same_plan() {
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let seeded = |seed: u8| {
+        let mut r = request(2, 2);
+        r.entropy = Entropy::new([seed; 32], now);
+        Plan::new(&r).unwrap()
+    };
+    let (a, b) = (whole_yaml(&seeded(1)), whole_yaml(&seeded(1)));
+    assert!(a.contains("BEGIN CERTIFICATE") || a.contains("LS0tLS1CRUdJTi"));
+    assert!(a == b, "two plans from the same request differ");
+
+    let (p, q) = (seeded(1), seeded(2));
+    assert_ne!(whole_yaml(&p), whole_yaml(&q));
+    for (x, y) in p.clusters.iter().zip(&q.clusters) {
+        assert_ne!(x.pki.discovery_hash, y.pki.discovery_hash);
+        assert_ne!(
+            x.pki.files[crate::pki::CA_KEY],
+            y.pki.files[crate::pki::CA_KEY]
+        );
+        assert_ne!(x.pki.token, y.pki.token);
+    }
+    // Clusters of one plan share no key.
+    let cas: std::collections::BTreeSet<&str> = p
+        .clusters
+        .iter()
+        .map(|c| c.pki.discovery_hash.as_str())
+        .collect();
+    assert_eq!(cas.len(), p.clusters.len());
 }

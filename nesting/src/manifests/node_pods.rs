@@ -1,0 +1,260 @@
+//! The node Pods of a cluster: the control plane's StatefulSet of one and
+//! the workers' Deployment, privileged, each running kubelet and containerd.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, StatefulSet, StatefulSetSpec,
+};
+use k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction,
+    HTTPGetAction, HostAlias, HostPathVolumeSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
+    Probe, SecretVolumeSource, SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{
+    BOOTSTRAP_CONFIGMAP, CONTROL_PLANE, ClusterObjects, IMAGES_MOUNT, KUBEADM_CONFIGMAP,
+    NODE_CONTAINER, PKI_SECRET, SERVICE, TOKEN_SECRET, WORKERS, meta, selector,
+};
+use crate::kubeadm::APISERVER_PORT;
+use crate::labels;
+
+fn empty_dir(name: &str, memory: bool) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: memory.then(|| "Memory".to_string()),
+            ..EmptyDirVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
+    let control_plane = role == labels::ROLE_CONTROL_PLANE;
+    let mut volumes = vec![
+        Volume {
+            name: "modules".into(),
+            host_path: Some(HostPathVolumeSource {
+                path: "/lib/modules".into(),
+                type_: Some(String::new()),
+            }),
+            ..Volume::default()
+        },
+        empty_dir("containerd", false),
+        empty_dir("kubelet", false),
+        empty_dir("kubernetes", false),
+        empty_dir("run", true),
+        empty_dir("tmp", true),
+        Volume {
+            name: "token".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(TOKEN_SECRET.into()),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "kubeadm".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: KUBEADM_CONFIGMAP.into(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "bootstrap".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: BOOTSTRAP_CONFIGMAP.into(),
+                default_mode: Some(0o755),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+    ];
+    if let Some(dir) = o.images_dir {
+        volumes.push(Volume {
+            name: "images".into(),
+            host_path: Some(HostPathVolumeSource {
+                path: dir.into(),
+                type_: Some("Directory".into()),
+            }),
+            ..Volume::default()
+        });
+    }
+    let mut mounts = vec![
+        mount("modules", "/lib/modules", true),
+        mount("containerd", "/var/lib/containerd", false),
+        mount("kubelet", "/var/lib/kubelet", false),
+        mount("kubernetes", "/etc/kubernetes", false),
+        mount("run", "/run", false),
+        mount("tmp", "/tmp", false),
+        mount("token", "/etc/inception/token", true),
+        mount("kubeadm", "/etc/inception/kubeadm", true),
+        mount("bootstrap", "/etc/inception/bootstrap", true),
+    ];
+    if o.images_dir.is_some() {
+        mounts.push(mount("images", IMAGES_MOUNT, true));
+    }
+    if control_plane {
+        volumes.push(empty_dir("etcd", false));
+        mounts.push(mount("etcd", "/var/lib/etcd", false));
+        volumes.push(Volume {
+            name: "pki".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(PKI_SECRET.into()),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        mounts.push(mount("pki", "/etc/inception/pki", true));
+    }
+    let probe = if control_plane {
+        Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/readyz".into()),
+                port: IntOrString::Int(i32::from(APISERVER_PORT)),
+                scheme: Some("HTTPS".into()),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(2),
+            ..Probe::default()
+        }
+    } else {
+        Probe {
+            exec: Some(ExecAction {
+                command: Some(vec![
+                    "test".into(),
+                    "-s".into(),
+                    "/etc/kubernetes/kubelet.conf".into(),
+                ]),
+            }),
+            period_seconds: Some(2),
+            ..Probe::default()
+        }
+    };
+    let env = |name: &str, value: &str| EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    };
+    let mut labels = labels::cluster_labels(o.path);
+    labels.insert(labels::ROLE.into(), role.into());
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            host_aliases: o.apiserver_ip.map(|ip| {
+                vec![HostAlias {
+                    ip: ip.to_string(),
+                    hostnames: Some(o.apiserver_names.to_vec()),
+                }]
+            }),
+            // A cluster's node Pods spread over the parent's nodes where
+            // they can, so one parent node going down takes one node only.
+            topology_spread_constraints: Some(vec![TopologySpreadConstraint {
+                max_skew: 1,
+                topology_key: "kubernetes.io/hostname".into(),
+                when_unsatisfiable: "ScheduleAnyway".into(),
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([
+                        (labels::PATH.to_string(), o.path.dotted()),
+                        (labels::TREE.to_string(), o.path.tree.clone()),
+                    ])),
+                    ..LabelSelector::default()
+                }),
+                ..TopologySpreadConstraint::default()
+            }]),
+            // The node must never act with the parent's credentials.
+            automount_service_account_token: Some(false),
+            // No parent Service variables leak into the inner cluster.
+            enable_service_links: Some(false),
+            termination_grace_period_seconds: Some(30),
+            containers: vec![Container {
+                name: NODE_CONTAINER.into(),
+                image: Some(o.image.into()),
+                image_pull_policy: Some("IfNotPresent".into()),
+                // The image's entrypoint starts containerd and kubelet, then
+                // runs /etc/inception/bootstrap/bootstrap.sh with this role.
+                args: Some(vec![role.into()]),
+                env: Some(vec![
+                    env("INCEPTION_ROLE", role),
+                    env("INCEPTION_PATH", &o.path.to_string()),
+                    EnvVar {
+                        name: "POD_IP".into(),
+                        value_from: Some(EnvVarSource {
+                            field_ref: Some(ObjectFieldSelector {
+                                field_path: "status.podIP".into(),
+                                ..ObjectFieldSelector::default()
+                            }),
+                            ..EnvVarSource::default()
+                        }),
+                        ..EnvVar::default()
+                    },
+                ]),
+                security_context: Some(SecurityContext {
+                    privileged: Some(true),
+                    ..SecurityContext::default()
+                }),
+                readiness_probe: Some(probe),
+                volume_mounts: Some(mounts),
+                ..Container::default()
+            }],
+            volumes: Some(volumes),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+pub(super) fn control_plane(o: &ClusterObjects) -> StatefulSet {
+    StatefulSet {
+        metadata: meta(o, CONTROL_PLANE, Some(labels::ROLE_CONTROL_PLANE)),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(1),
+            service_name: Some(SERVICE.into()),
+            selector: LabelSelector {
+                match_labels: Some(selector(o, labels::ROLE_CONTROL_PLANE)),
+                ..LabelSelector::default()
+            },
+            template: pod_template(o, labels::ROLE_CONTROL_PLANE),
+            ..StatefulSetSpec::default()
+        }),
+        ..StatefulSet::default()
+    }
+}
+
+pub(super) fn workers(o: &ClusterObjects) -> Deployment {
+    Deployment {
+        metadata: meta(o, WORKERS, Some(labels::ROLE_WORKER)),
+        spec: Some(DeploymentSpec {
+            replicas: Some(o.workers as i32),
+            selector: LabelSelector {
+                match_labels: Some(selector(o, labels::ROLE_WORKER)),
+                ..LabelSelector::default()
+            },
+            // A new worker joins before the old one leaves.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                ..DeploymentStrategy::default()
+            }),
+            template: pod_template(o, labels::ROLE_WORKER),
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
