@@ -92,6 +92,7 @@ impl Provisioner {
                 tracing::info!("volume {name} removed");
                 true
             }
+            // Removed already: the watch saw it again before its deletion.
             Err(kube::Error::Api(s)) if s.code == 404 => true,
             Err(e) => {
                 tracing::warn!("cannot delete volume {name}: {e}");

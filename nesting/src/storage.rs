@@ -197,6 +197,9 @@ pub fn volume_for(claim: &PersistentVolumeClaim, node: &str) -> Option<Persisten
 /// this provisioner on `node` whose claim is gone (Released), to be deleted.
 pub fn released_dir(volume: &PersistentVolume, node: &str) -> Option<String> {
     let meta = &volume.metadata;
+    if meta.deletion_timestamp.is_some() {
+        return None; // on its way out already
+    }
     let on_node = meta.labels.as_ref()?.get(NODE_LABEL).map(String::as_str) == Some(node);
     let ours = annotation(meta, PROVISIONED_BY) == Some(PROVISIONER);
     let released = volume.status.as_ref()?.phase.as_deref() == Some("Released");

@@ -137,6 +137,11 @@ fn only_released_volumes_of_this_node_are_removed() {
         Some("/var/lib/inception/volumes/pvc-0f6c6d1e-2b7a-4c1d-9e55-1a2b3c4d5e6f")
     );
     assert_eq!(released_dir(&pv, "w2"), None, "another node's");
+    let mut going = pv.clone();
+    going.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        Default::default(),
+    ));
+    assert_eq!(released_dir(&going, "w1"), None, "deleted already");
     let mut retained = pv.clone();
     retained
         .spec
