@@ -57,6 +57,8 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
         empty_dir("kubernetes", false),
         empty_dir("run", true),
         empty_dir("tmp", true),
+        // The cluster's local volumes (nesting::storage), one directory each.
+        empty_dir("volumes", false),
         Volume {
             name: "token".into(),
             secret: Some(SecretVolumeSource {
@@ -101,6 +103,7 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
         mount("kubernetes", "/etc/kubernetes", false),
         mount("run", "/run", false),
         mount("tmp", "/tmp", false),
+        mount("volumes", crate::storage::VOLUMES_DIR, false),
         mount("token", "/etc/inception/token", true),
         mount("kubeadm", "/etc/inception/kubeadm", true),
         mount("bootstrap", "/etc/inception/bootstrap", true),
