@@ -14,6 +14,10 @@ pub const OLDEST: KubeVersion = KubeVersion::new(1, 20, 0);
 /// (0.29, feature `latest` = v1_37) knows about.
 pub const DEFAULT: KubeVersion = KubeVersion::new(1, 37, 0);
 
+/// The newest minor release the plans are written for: the one k8s-openapi
+/// knows (its configs and APIs for later ones are unknown here).
+pub const NEWEST_MINOR: u32 = DEFAULT.minor;
+
 /// A Kubernetes release, `v1.MINOR.PATCH`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KubeVersion {
@@ -94,11 +98,25 @@ impl FromStr for KubeVersion {
         if parts.next().is_some() {
             return Err(bad());
         }
-        if v.major != 1 || v < OLDEST {
-            return Err(Error::BadVersion {
-                value: s.to_string(),
-                reason: format!("the oldest supported release is {OLDEST}"),
-            });
+        let refuse = |reason: String| Error::BadVersion {
+            value: s.to_string(),
+            reason,
+        };
+        let range = format!("v1.{}.0 to v1.{}.x", OLDEST.minor, NEWEST_MINOR);
+        if v.major != 1 {
+            return Err(refuse(format!(
+                "Kubernetes releases are v1.x; supported are {range}"
+            )));
+        }
+        if v < OLDEST {
+            return Err(refuse(format!(
+                "the oldest supported release is {OLDEST} (supported: {range})"
+            )));
+        }
+        if v.minor > NEWEST_MINOR {
+            return Err(refuse(format!(
+                "the newest release this kubectl-inception knows is v1.{NEWEST_MINOR}: use a newer kubectl-inception for it (supported: {range})"
+            )));
         }
         Ok(v)
     }

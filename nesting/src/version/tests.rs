@@ -39,3 +39,22 @@ fn kubeadm_api_by_release() {
     assert_eq!(api("v1.31.0"), KubeadmApi::V1beta4);
     assert_eq!(api("v1.37.0"), KubeadmApi::V1beta4);
 }
+
+#[test]
+fn refusals_say_what_is_supported() {
+    let why = |s: &str| s.parse::<KubeVersion>().unwrap_err().to_string();
+    let major = why("v2.0.0");
+    assert!(major.contains("releases are v1.x"), "{major}");
+    assert!(!major.contains("oldest"), "{major}");
+    let newer = why("v1.99.0");
+    assert!(
+        newer.contains("newest release") && newer.contains("v1.37"),
+        "{newer}"
+    );
+    let old = why("v1.19.9");
+    assert!(old.contains("oldest supported release is v1.20.0"), "{old}");
+    assert!(
+        "v1.37.9".parse::<KubeVersion>().is_ok(),
+        "any patch of the newest"
+    );
+}
