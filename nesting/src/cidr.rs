@@ -125,6 +125,32 @@ pub fn parse_cidr(flag: &str, text: &str) -> Result<IpNet, Error> {
     Ok(net)
 }
 
+/// Ranges whose addresses are not for clusters, with what they are.
+const SPECIAL: [(&str, &str); 9] = [
+    ("0.0.0.0/8", "\"this network\""),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),
+    ("::/128", "the unspecified address"),
+    ("::1/128", "loopback"),
+    ("fe80::/10", "link-local"),
+    ("ff00::/8", "multicast"),
+];
+
+/// Why a pool cannot be used, if it cannot: it covers every address or
+/// overlaps a special range.
+pub fn unusable(pool: &IpNet) -> Option<String> {
+    if pool.prefix_len() == 0 {
+        return Some("covers every address".into());
+    }
+    SPECIAL.iter().find_map(|(range, what)| {
+        let range: IpNet = range.parse().ok()?;
+        let overlaps = range.contains(&pool.network()) || pool.contains(&range.network());
+        overlaps.then(|| format!("overlaps {range}, {what} addresses"))
+    })
+}
+
 /// Checked inputs: one family, prefixes in range.
 struct Checked {
     family: Family,
@@ -136,6 +162,9 @@ struct Checked {
 
 fn check(req: &CidrRequest) -> Result<Checked, Error> {
     let first = req.pools.first().ok_or(PoolError::Missing)?;
+    if let Some((pool, why)) = req.pools.iter().find_map(|p| unusable(p).map(|w| (*p, w))) {
+        return Err(PoolError::Unusable { pool, why }.into());
+    }
     let family = Family::of(first);
     if let Some(p) = req.pools.iter().find(|p| Family::of(p) != family) {
         return Err(PoolError::MixedFamilies {

@@ -24,6 +24,21 @@ pub enum Error {
     Pool(#[from] PoolError),
     #[error("invalid image {value:?}: {reason}")]
     BadImage { value: String, reason: String },
+    #[error(
+        "--images-dir {value:?} {reason}: node Pods mount it from their parent's nodes; give a directory holding only image archives"
+    )]
+    BadImagesDir { value: String, reason: &'static str },
+    #[error(
+        "cluster {path} cannot hold {workers} workers: its pod CIDR {pod_cidr} has room for {capacity} nodes (one /{node_prefix} each), the control plane included; ask for at most {} workers or use a shorter --pod-prefix",
+        capacity - 1
+    )]
+    TooManyWorkers {
+        path: String,
+        workers: u32,
+        pod_cidr: IpNet,
+        capacity: u64,
+        node_prefix: u8,
+    },
     #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),
     #[error("cannot render {what}: {reason}")]
@@ -73,6 +88,9 @@ pub enum PrefixError {
 /// CIDR pools that cannot hold the tree.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum PoolError {
+    /// A pool no cluster may use: all addresses, or a special range.
+    #[error("--cidr-pool {pool} {why}: use a private range such as 10.0.0.0/8 or fd00::/8")]
+    Unusable { pool: IpNet, why: String },
     /// No pool at all.
     #[error("no --cidr-pool given: pass at least one, e.g. --cidr-pool 10.0.0.0/8")]
     Missing,

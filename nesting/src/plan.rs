@@ -18,7 +18,7 @@ mod digest;
 mod validate;
 
 pub use digest::PlanDigest;
-use validate::{validate_image, validate_namespace};
+use validate::{validate_image, validate_images_dir, validate_namespace, validate_workers};
 
 /// Everything a plan is made from.
 #[derive(Clone, Debug)]
@@ -99,6 +99,9 @@ impl Plan {
     pub fn new(req: &PlanRequest) -> Result<Plan, Error> {
         req.tree.validate()?;
         validate_image(&req.image)?;
+        if let Some(dir) = &req.images_dir {
+            validate_images_dir(dir)?;
+        }
         let paths = req.tree.paths();
         let networks = cidr::allocate(&req.cidr, paths.len())?;
         let mut clusters: Vec<PlannedCluster> = Vec::with_capacity(paths.len());
@@ -110,6 +113,7 @@ impl Plan {
                 _ => format!("inception-{}", path.dashed()),
             };
             validate_namespace(&namespace)?;
+            validate_workers(&path, &networks.pod_cidr, req.tree.workers)?;
             let parent_domain = if parent.is_some() {
                 &req.cluster_domain
             } else {

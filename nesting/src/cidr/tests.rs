@@ -147,14 +147,40 @@ fn deterministic() {
     assert_eq!(allocate(&req, 40).unwrap(), allocate(&req, 40).unwrap());
 }
 
+/// A pool clear of the special ranges pools may not touch: one that would
+/// touch them moves into 10.0.0.0/8 (fd00::/8 for IPv6).
+fn usable(net: IpNet) -> IpNet {
+    if unusable(&net).is_none() {
+        return net;
+    }
+    match net {
+        IpNet::V4(v) => {
+            let a = u32::from(v.network()) & 0x00ff_ffff | 0x0a00_0000;
+            IpNet::V4(
+                Ipv4Net::new(a.into(), v.prefix_len().max(8))
+                    .unwrap()
+                    .trunc(),
+            )
+        }
+        IpNet::V6(v) => {
+            let a = u128::from(v.network()) & !(0xff << 120) | (0xfd << 120);
+            IpNet::V6(
+                Ipv6Net::new(a.into(), v.prefix_len().max(8))
+                    .unwrap()
+                    .trunc(),
+            )
+        }
+    }
+}
+
 fn v4_net() -> impl Strategy<Value = IpNet> {
     (any::<u32>(), 8u8..=24)
-        .prop_map(|(a, p)| IpNet::V4(Ipv4Net::new(a.into(), p).unwrap().trunc()))
+        .prop_map(|(a, p)| usable(IpNet::V4(Ipv4Net::new(a.into(), p).unwrap().trunc())))
 }
 
 fn v6_net() -> impl Strategy<Value = IpNet> {
     (any::<u128>(), 16u8..=64)
-        .prop_map(|(a, p)| IpNet::V6(Ipv6Net::new(a.into(), p).unwrap().trunc()))
+        .prop_map(|(a, p)| usable(IpNet::V6(Ipv6Net::new(a.into(), p).unwrap().trunc())))
 }
 
 /// Every block inside a pool, clear of every other block, exclusion and
@@ -210,7 +236,9 @@ fn cluster_count(depth: u32, width: u32) -> usize {
 }
 
 fn v4_pool(addr: u32, prefix: u8) -> IpNet {
-    IpNet::V4(Ipv4Net::new(addr.into(), prefix).unwrap().trunc())
+    usable(IpNet::V4(
+        Ipv4Net::new(addr.into(), prefix).unwrap().trunc(),
+    ))
 }
 
 proptest! {

@@ -552,3 +552,86 @@ fn the_same_request_gives_the_same_plan() {
         .collect();
     assert_eq!(cas.len(), p.clusters.len());
 }
+
+#[test]
+fn refuses_more_workers_than_the_pod_cidr_holds() {
+    let mut r = request(1, 1);
+    r.cidr.pod_prefix = Some(24);
+    r.tree.workers = 3;
+    let e = Plan::new(&r).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::TooManyWorkers {
+                workers: 3,
+                capacity: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("at most 0 workers"), "{e}");
+    r.tree.workers = 0;
+    Plan::new(&r).unwrap();
+}
+
+#[test]
+fn refuses_images_dirs_that_expose_the_host() {
+    for bad in [
+        "/",
+        "//",
+        "/etc",
+        "/etc/ssl",
+        "/root",
+        "/var/lib",
+        "/proc/1",
+        "images",
+        "/srv/../etc",
+        "/var/lib/kubelet/pods",
+        "/run/containerd",
+    ] {
+        let mut r = request(1, 1);
+        r.images_dir = Some(bad.into());
+        let e = Plan::new(&r).unwrap_err();
+        assert!(matches!(e, Error::BadImagesDir { .. }), "{bad}: {e}");
+        assert!(e.to_string().contains(bad), "{bad}: {e}");
+    }
+    for ok in [
+        "/srv/images",
+        "/root/.cache/kubectl-inception/images",
+        "/var/lib/images/",
+    ] {
+        let mut r = request(1, 1);
+        r.images_dir = Some(ok.into());
+        Plan::new(&r).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
+
+#[test]
+fn refuses_pools_no_cluster_may_use() {
+    for bad in [
+        "0.0.0.0/0",
+        "::/0",
+        "0.0.0.0/1",
+        "127.0.0.0/16",
+        "169.254.0.0/16",
+        "224.0.0.0/8",
+        "240.0.0.0/8",
+        "fe80::/64",
+        "ff00::/16",
+    ] {
+        let mut r = request(1, 1);
+        r.cidr.pools = vec![bad.parse().unwrap()];
+        let e = Plan::new(&r).unwrap_err();
+        assert!(
+            matches!(e, Error::Pool(crate::error::PoolError::Unusable { .. })),
+            "{bad}: {e}"
+        );
+        assert!(e.to_string().contains(bad), "{bad}: {e}");
+    }
+    for ok in ["10.0.0.0/8", "fd00::/48", "100.64.0.0/10", "172.16.0.0/12"] {
+        let mut r = request(1, 1);
+        r.cidr.pools = vec![ok.parse().unwrap()];
+        Plan::new(&r).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}

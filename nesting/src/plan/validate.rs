@@ -36,3 +36,68 @@ pub(super) fn validate_namespace(ns: &str) -> Result<(), Error> {
         })
     }
 }
+
+/// Host directories a node Pod must never mount (they or anything in them):
+/// the host's own state, devices and credentials.
+const HOST_STATE: [&str; 13] = [
+    "/proc",
+    "/sys",
+    "/dev",
+    "/etc",
+    "/boot",
+    "/run",
+    "/var/run",
+    "/var/lib/kubelet",
+    "/var/lib/containerd",
+    "/var/lib/docker",
+    "/var/lib/etcd",
+    "/var/log",
+    "/lib/modules",
+];
+/// Directories too broad to mount as they are (their subdirectories are fine).
+const TOO_BROAD: [&str; 14] = [
+    "/", "/root", "/home", "/var", "/var/lib", "/usr", "/opt", "/tmp", "/srv", "/mnt", "/bin",
+    "/sbin", "/lib", "/lib64",
+];
+
+pub(super) fn validate_images_dir(dir: &str) -> Result<(), Error> {
+    let bad = |reason: &'static str| Error::BadImagesDir {
+        value: dir.to_string(),
+        reason,
+    };
+    if !dir.starts_with('/') {
+        return Err(bad("is not an absolute path"));
+    }
+    if dir.split('/').any(|c| c == "." || c == "..") {
+        return Err(bad("has '.' or '..' in it"));
+    }
+    let clean = dir.trim_end_matches('/');
+    let clean = if clean.is_empty() { "/" } else { clean };
+    if TOO_BROAD.contains(&clean) {
+        return Err(bad("would expose a whole tree of the host"));
+    }
+    let under = |root: &str| clean == root || clean.starts_with(&format!("{root}/"));
+    if HOST_STATE.iter().any(|r| under(r)) {
+        return Err(bad("is host state (devices, config, runtimes, logs)"));
+    }
+    Ok(())
+}
+
+/// Refuses a worker count the cluster's pod CIDR cannot give a range each.
+pub(super) fn validate_workers(
+    path: &crate::ClusterPath,
+    pod_cidr: &ipnet::IpNet,
+    workers: u32,
+) -> Result<(), Error> {
+    let capacity = crate::scale::node_capacity(pod_cidr).min(crate::cidr::MAX_NODES as u64);
+    if u64::from(workers) + 1 > capacity {
+        return Err(Error::TooManyWorkers {
+            path: path.to_string(),
+            workers,
+            pod_cidr: *pod_cidr,
+            capacity,
+            node_prefix: crate::cidr::node_prefix(pod_cidr),
+        });
+    }
+    Ok(())
+}
