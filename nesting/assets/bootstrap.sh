@@ -10,15 +10,9 @@ cfg=/etc/inception
 
 log() { echo "inception-bootstrap: $*" >&2; }
 
-# No traffic may leave through the cloud metadata address: cAdvisor probes it
-# as soon as kubelet starts. Reject it in every iptables flavour present.
-for ipt in iptables-legacy iptables-nft iptables; do
-  command -v "$ipt" >/dev/null 2>&1 || continue
-  for chain in OUTPUT FORWARD; do
-    "$ipt" -C "$chain" -d 169.254.169.254 -j REJECT 2>/dev/null ||
-      "$ipt" -I "$chain" -d 169.254.169.254 -j REJECT 2>/dev/null || true
-  done
-done
+# The cloud metadata address is rejected in this node Pod by the image's
+# entrypoint (setup_iptables), in both iptables backends, before kubelet or
+# this script runs: one place per machine layer.
 
 # Nothing of this cluster may ever reach its parent's API: neither this node
 # nor what it runs (hostNetwork containers in OUTPUT, other Pods in FORWARD),
@@ -115,7 +109,9 @@ if [ -e /etc/kubernetes/kubelet.conf ] || [ -d /etc/kubernetes/manifests ]; then
 fi
 
 # The node's pod network is the node agent's (inception-agent, started by
-# the entrypoint before kubelet): this script only runs kubeadm.
+# the entrypoint before kubelet): it writes the CNI config, a temp file in
+# /etc/cni/net.d renamed over 10-inception.conflist (containerd reloads on
+# the temp file's RENAME event). This script only runs kubeadm.
 
 case "$role" in
 control-plane)
