@@ -10,7 +10,7 @@ use kube::api::DeleteParams;
 use nesting::{ClusterPath, labels};
 
 use crate::cli::{DownArgs, Global};
-use crate::{client, state};
+use crate::{client, kubeconfig_file, reach, state};
 
 pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Result<()> {
     let target: Option<ClusterPath> = match &args.path {
@@ -20,14 +20,13 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
     let cluster = client::connect(global).await?;
     // Below the top level, the cluster's namespace is in its parent,
     // reached through the tunnels of the levels above.
-    let (client, _tunnels) = match &target {
+    let (client, _chain) = match &target {
         Some(t) if t.depth() > 1 => {
-            let (parent, _, tunnels) = match crate::kubeconfig_cmd::reach(&cluster.client, t).await
-            {
+            let chain = match reach::reach(&cluster.client, t).await {
                 Ok(r) => r,
                 Err(e) if e.root_cause().to_string().starts_with("no cluster ") => {
                     writeln!(out, "nothing to delete: {e:#}")?;
-                    return crate::connect::forget(
+                    return kubeconfig_file::forget(
                         global,
                         &cluster.context,
                         |p| p.is_within(t),
@@ -36,9 +35,9 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
                 }
                 Err(e) => return Err(e),
             };
-            (parent, tunnels)
+            (chain.parent.clone(), Some(chain))
         }
-        _ => (cluster.client.clone(), Vec::new()),
+        _ => (cluster.client.clone(), None),
     };
     let selector = match &target {
         Some(t) => labels::tree_selector(&t.tree),
@@ -69,7 +68,7 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
         None => doomed.iter().filter_map(|(_, p)| p.parse().ok()).collect(),
     };
     let forget = |out: &mut dyn Write| {
-        crate::connect::forget(
+        kubeconfig_file::forget(
             global,
             &cluster.context,
             |p| roots.iter().any(|r| p.is_within(r)),

@@ -18,7 +18,8 @@ use nesting::record::{self, LevelRecord};
 use nesting::{ClusterPath, labels};
 
 use crate::cli::{GcArgs, Global};
-use crate::{client, connect, state, wait};
+use crate::tunnel::Tunnel;
+use crate::{client, kubeconfig_file, reach, state};
 
 /// How long a cluster may take to answer before it is left unsearched.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
@@ -65,14 +66,6 @@ async fn own_record(client: &Client) -> Option<LevelRecord> {
     LevelRecord::from_config_map(&cm).ok()?
 }
 
-fn read_or_empty(file: &std::path::Path) -> Result<String> {
-    match std::fs::read_to_string(file) {
-        Ok(t) => Ok(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", file.display())),
-    }
-}
-
 /// A cluster to search: its client and what it is known as.
 struct Visit {
     client: Client,
@@ -88,7 +81,7 @@ async fn enter(
     parent: &Client,
     path: &ClusterPath,
     ns: &str,
-    tunnels: &mut Vec<tokio::task::JoinHandle<()>>,
+    tunnels: &mut Vec<Tunnel>,
 ) -> Result<(Client, Vec<Namespace>, Option<LevelRecord>)> {
     let sts: Api<StatefulSet> = Api::namespaced(parent.clone(), ns);
     let ready = sts
@@ -101,7 +94,7 @@ async fn enter(
     if ready < 1 {
         bail!("control plane not Ready");
     }
-    let (inner, tunnel) = tokio::time::timeout(REACH_TIMEOUT, wait::inner_client(parent, path, ns))
+    let (inner, tunnel) = tokio::time::timeout(REACH_TIMEOUT, reach::inner(parent, path, ns))
         .await
         .map_err(|_| anyhow::anyhow!("no answer in {}s", REACH_TIMEOUT.as_secs()))??;
     let listed = tokio::time::timeout(REACH_TIMEOUT, async {
@@ -115,14 +108,8 @@ async fn enter(
             tunnels.push(tunnel);
             Ok((inner, nss, rec))
         }
-        Ok(Err(e)) => {
-            tunnel.abort();
-            Err(e)
-        }
-        Err(_) => {
-            tunnel.abort();
-            bail!("no answer in {}s", REACH_TIMEOUT.as_secs())
-        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => bail!("no answer in {}s", REACH_TIMEOUT.as_secs()),
     }
 }
 
@@ -136,8 +123,8 @@ fn failed_line(f: &Finding, e: &dyn std::fmt::Display) -> String {
 
 pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<()> {
     let root = client::connect(global).await?;
-    let file = connect::user_kubeconfig(global)?;
-    let text = read_or_empty(&file)?;
+    let file = kubeconfig_file::user_kubeconfig(global)?;
+    let text = kubeconfig_file::read_or_empty(&file)?;
     let marked = decide::marked_contexts(&text)
         .with_context(|| format!("cannot read the contexts of {}", file.display()))?;
 
@@ -269,7 +256,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
             }
         }
     }
-    tunnels.iter().for_each(|t| t.abort());
+    drop(tunnels);
 
     // Contexts `connect` added for clusters known to be gone.
     let file_name = file.display().to_string();
@@ -291,7 +278,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
             })
             .with_context(|| format!("cannot update {file_name}"))
             .and_then(|(new, gone)| {
-                crate::kubeconfig_cmd::write_private(&file, &new)?;
+                kubeconfig_file::write_private(&file, &new)?;
                 Ok(gone)
             });
             match result {

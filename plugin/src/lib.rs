@@ -9,13 +9,16 @@ mod doctor;
 mod down;
 mod gc;
 mod kubeconfig_cmd;
+mod kubeconfig_file;
 mod live;
 mod load;
 mod output;
 mod plan_cmd;
+mod reach;
 mod scale;
 mod smoke_cmd;
 mod state;
+mod tunnel;
 mod up;
 mod wait;
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::cli::{Global, TreeArgs, TreeFormat};
 use crate::discover::{self, ParentNetworks};
-use crate::{client, output, state, wait};
+use crate::{client, output, reach, state, wait};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -75,7 +75,8 @@ fn age(ts: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Str
     }
 }
 
-/// How long a cluster may take to answer before it shows as unreachable.
+/// How long a cluster may take to answer before it shows as unreachable,
+/// each level on its own.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub async fn tree(global: &Global, args: &TreeArgs, out: &mut impl Write) -> Result<()> {
@@ -123,45 +124,58 @@ fn render(view: &LiveTree, format: TreeFormat, out: &mut impl Write) -> Result<(
 /// The whole live tree, walked from the current context through each
 /// cluster's API.
 async fn snapshot(cluster: &client::Cluster) -> Result<LiveTree> {
-    let (parent, clusters) = tokio::join!(
+    let (parent, found) = tokio::join!(
         discover::discover(&cluster.client),
-        walk(cluster.client.clone(), None)
+        clusters_in(&cluster.client, None)
     );
     Ok(LiveTree {
         context: cluster.context.clone(),
         server: cluster.server.clone(),
         parent,
-        clusters: clusters?,
+        clusters: inspect_all(cluster.client.clone(), found?).await,
     })
 }
 
-/// The clusters whose node Pods run in the cluster `client` reaches
-/// (`here`: its path, `None` for the current context), with their subtrees.
-fn walk(
-    client: Client,
-    here: Option<ClusterPath>,
-) -> futures::future::BoxFuture<'static, Result<Vec<LiveCluster>>> {
-    Box::pin(async move {
-        let namespaces = state::namespaces(&client, &nesting::labels::all_selector()).await?;
-        let found = namespaces.into_iter().filter_map(|ns| {
+/// The namespaces of the clusters whose node Pods run in the cluster
+/// `client` reaches (`here`: its path, `None` for the current context).
+async fn clusters_in(
+    client: &Client,
+    here: Option<&ClusterPath>,
+) -> Result<Vec<(ClusterPath, Namespace)>> {
+    let namespaces = state::namespaces(client, &nesting::labels::all_selector()).await?;
+    Ok(namespaces
+        .into_iter()
+        .filter_map(|ns| {
             let path = state::path_of(&ns)?;
             // In a cluster of the tree, only its own children belong here.
-            let belongs = here
-                .as_ref()
-                .is_none_or(|h| path.parent().as_ref() == Some(h));
+            let belongs = here.is_none_or(|h| path.parent().as_ref() == Some(h));
             belongs.then_some((path, ns))
-        });
-        let mut clusters =
-            futures::future::join_all(found.map(|(path, ns)| look(client.clone(), path, ns))).await;
+        })
+        .collect())
+}
+
+/// Inspects the clusters `found` in the cluster `client` reaches, each with
+/// its subtree.
+fn inspect_all(
+    client: Client,
+    found: Vec<(ClusterPath, Namespace)>,
+) -> futures::future::BoxFuture<'static, Vec<LiveCluster>> {
+    Box::pin(async move {
+        let mut clusters = futures::future::join_all(
+            found
+                .into_iter()
+                .map(|(path, ns)| inspect(client.clone(), path, ns)),
+        )
+        .await;
         clusters.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(hang(clusters))
+        nest(clusters)
     })
 }
 
 /// Hangs clusters found in one context below their parents found there
 /// too (clusters of several depths in the current context, as left by an
 /// interrupted run or `gc` material).
-fn hang(flat: Vec<LiveCluster>) -> Vec<LiveCluster> {
+fn nest(flat: Vec<LiveCluster>) -> Vec<LiveCluster> {
     let mut map: BTreeMap<ClusterPath, LiveCluster> = flat
         .into_iter()
         .filter_map(|c| Some((c.path.parse().ok()?, c)))
@@ -182,7 +196,9 @@ fn hang(flat: Vec<LiveCluster>) -> Vec<LiveCluster> {
 }
 
 /// One cluster: its objects in the parent, then its own API and children.
-async fn look(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
+/// Reaching it and reading it is bounded by [`REACH_TIMEOUT`]; each child
+/// then has its own.
+async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
     let name = ns.metadata.name.clone().unwrap_or_default();
     let digest = state::digest_of(&ns).and_then(|d| d.parse::<PlanDigest>().ok());
     let sts: Api<StatefulSet> = Api::namespaced(parent.clone(), &name);
@@ -232,37 +248,33 @@ async fn look(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
         c.reachable = "no: control plane not Ready".into();
         return c;
     }
+    // The tunnel lives in this future: a timeout drops it, and so closes it.
     let inside = async {
-        let (inner, tunnel) = wait::inner_client(&parent, &path, &name).await?;
-        let res = async {
-            let nodes: Api<Node> = Api::all(inner.clone());
-            let records: Api<ConfigMap> = Api::namespaced(inner.clone(), record::NAMESPACE);
-            let lp = ListParams::default();
-            let (version, nodes, rec) = tokio::join!(
-                inner.apiserver_version(),
-                nodes.list(&lp),
-                records.get_opt(record::NAME)
-            );
-            let (version, nodes) = (version?, nodes?);
-            let rec = rec
-                .ok()
-                .flatten()
-                .and_then(|cm| LevelRecord::from_config_map(&cm).ok().flatten());
-            let children = walk(inner.clone(), Some(path.clone())).await?;
-            anyhow::Ok((version, nodes.items, rec, children))
-        }
-        .await;
-        tunnel.abort();
-        res
+        let (inner, tunnel) = reach::inner(&parent, &path, &name).await?;
+        let nodes: Api<Node> = Api::all(inner.clone());
+        let records: Api<ConfigMap> = Api::namespaced(inner.clone(), record::NAMESPACE);
+        let lp = ListParams::default();
+        let (version, nodes, rec, found) = tokio::join!(
+            inner.apiserver_version(),
+            nodes.list(&lp),
+            records.get_opt(record::NAME),
+            clusters_in(&inner, Some(&path))
+        );
+        let (version, nodes, found) = (version?, nodes?, found?);
+        let rec = rec
+            .ok()
+            .flatten()
+            .and_then(|cm| LevelRecord::from_config_map(&cm).ok().flatten());
+        anyhow::Ok((inner, tunnel, version, nodes.items, rec, found))
     };
     match tokio::time::timeout(REACH_TIMEOUT, inside).await {
-        Ok(Ok((version, nodes, rec, children))) => {
+        Ok(Ok((inner, _tunnel, version, nodes, rec, found))) => {
             c.reachable = "yes".into();
             c.version = Some(version.git_version);
             c.nodes = Some(format!("{}/{}", wait::ready_nodes(&nodes), nodes.len()));
             c.mtu = nesting::node::cluster_mtu(&nodes);
             c.record = rec;
-            c.children = children;
+            c.children = inspect_all(inner, found).await;
         }
         Ok(Err(e)) => c.reachable = format!("no: {e:#}"),
         Err(_) => c.reachable = format!("no: no answer in {}s", REACH_TIMEOUT.as_secs()),

@@ -26,7 +26,7 @@ use nesting::{ClusterPath, labels};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::cli::{Global, LoadArgs};
-use crate::{client, kubeconfig_cmd, wait};
+use crate::{client, reach, wait};
 
 /// The command run in the node container; the archive comes on stdin.
 pub const IMPORT: [&str; 6] = ["ctr", "-n", "k8s.io", "images", "import", "-"];
@@ -266,20 +266,17 @@ pub async fn load(global: &Global, args: &LoadArgs, out: &mut impl Write) -> Res
         tracing::info!(archive = %a.path.display(), kind = ?a.kind, bytes = a.size, "archive checked");
     }
     let root = client::connect(global).await?;
-    let (parent, ns, tunnels) = kubeconfig_cmd::reach(&root.client, &path).await?;
-    let res = load_into(
-        &Api::namespaced(parent, &ns),
+    let chain = reach::reach(&root.client, &path).await?;
+    let ns = &chain.namespace;
+    load_into(
+        &Api::namespaced(chain.parent.clone(), ns),
         &path,
-        &ns,
+        ns,
         &archives,
         args.timeout,
         out,
     )
-    .await;
-    for t in tunnels {
-        t.abort();
-    }
-    res
+    .await
 }
 
 /// The Running node Pods of cluster `path`, by name; writes a line for

@@ -13,24 +13,17 @@ use nesting::record::{self, LevelRecord};
 use nesting::{ClusterPath, labels};
 
 use crate::cli::{Global, ScaleArgs};
-use crate::{client, kubeconfig_cmd, wait};
+use crate::{client, reach, wait};
 
 pub async fn scale(global: &Global, args: &ScaleArgs, out: &mut impl Write) -> Result<()> {
     let path: ClusterPath = args.path.parse()?;
     let cluster = client::connect(global).await?;
-    let (parent, ns, mut tunnels) = kubeconfig_cmd::reach(&cluster.client, &path).await?;
-    let res = async {
-        let (inner, tunnel) = wait::inner_client(&parent, &path, &ns)
-            .await
-            .with_context(|| format!("cannot reach cluster {path}"))?;
-        tunnels.push(tunnel);
-        scale_one(&parent, &inner, &path, &ns, args, out).await
-    }
-    .await;
-    for t in tunnels {
-        t.abort();
-    }
-    res
+    let mut chain = reach::reach(&cluster.client, &path).await?;
+    let inner = chain
+        .enter(&path)
+        .await
+        .with_context(|| format!("cannot reach cluster {path}"))?;
+    scale_one(&chain.parent, &inner, &path, &chain.namespace, args, out).await
 }
 
 async fn scale_one(

@@ -21,7 +21,7 @@ use nesting::{ClusterPath, smoke};
 use tokio::io::AsyncReadExt;
 
 use crate::cli::{Global, TestArgs};
-use crate::{apply, client, kubeconfig_cmd, wait};
+use crate::{apply, client, reach};
 
 /// Runs `sh -c script` in a Pod; returns whether it exited 0 and its
 /// stdout and stderr.
@@ -139,10 +139,11 @@ struct Check {
 pub async fn test(global: &Global, args: &TestArgs, out: &mut impl Write) -> Result<()> {
     let path: ClusterPath = args.path.parse()?;
     let root = client::connect(global).await?;
-    let (parent, ns, _tunnels) = kubeconfig_cmd::reach(&root.client, &path).await?;
+    let mut chain = reach::reach(&root.client, &path).await?;
+    let (parent, ns) = (chain.parent.clone(), chain.namespace.clone());
     let image = node_image(&parent, &ns).await?;
     let cfg = agent_config(&parent, &ns).await?;
-    let (inner, tunnel) = wait::inner_client(&parent, &path, &ns).await?;
+    let inner = chain.enter(&path).await?;
     let start = Instant::now();
     let result = run(&parent, &inner, &path, &ns, &image, &cfg, args.timeout, out).await;
     if !args.keep {
@@ -151,7 +152,7 @@ pub async fn test(global: &Global, args: &TestArgs, out: &mut impl Write) -> Res
             .delete(smoke::NAMESPACE, &DeleteParams::background())
             .await;
     }
-    tunnel.abort();
+    drop(chain);
     let nodes = result?;
     writeln!(
         out,

@@ -16,7 +16,7 @@ use nesting::{Plan, PlannedCluster, record};
 use crate::cli::{Global, UpArgs};
 use crate::client;
 use crate::discover::{self, ParentNetworks};
-use crate::{apply, plan_cmd, state, wait};
+use crate::{apply, plan_cmd, reach, state, wait};
 
 /// Adds what was found in the parent to the plan request, unless flags said it.
 fn fold_in(req: &mut nesting::PlanRequest, args: &UpArgs, found: &ParentNetworks) {
@@ -254,25 +254,20 @@ async fn one(
     }
     wait::wait_ready(parent, &c, &pb, run.args.timeout).await?;
     o.pods_ready = Some(secs(run));
-    let (inner, tunnel) = wait::inner_client(parent, &c.path, &c.namespace).await?;
-    let rest = async {
-        wait::wait_nodes(parent, &inner, &c, &pb, run.args.timeout).await?;
-        o.nodes_ready = Some(secs(run));
-        record(&inner, plan, &c).await?;
-        pb.finish_with_message(format!(
-            "Ready: {} nodes, boot {:.1}s",
-            1 + c.workers,
-            o.boot().unwrap_or_default()
-        ));
-        let mut all = vec![o.clone()];
-        if !c.children.is_empty() {
-            all.extend(build(run, inner.clone(), c.children.clone()).await?);
-        }
-        anyhow::Ok(all)
+    let (inner, _tunnel) = reach::inner(parent, &c.path, &c.namespace).await?;
+    wait::wait_nodes(parent, &inner, &c, &pb, run.args.timeout).await?;
+    o.nodes_ready = Some(secs(run));
+    record(&inner, plan, &c).await?;
+    pb.finish_with_message(format!(
+        "Ready: {} nodes, boot {:.1}s",
+        1 + c.workers,
+        o.boot().unwrap_or_default()
+    ));
+    let mut all = vec![o.clone()];
+    if !c.children.is_empty() {
+        all.extend(build(run, inner.clone(), c.children.clone()).await?);
     }
-    .await;
-    tunnel.abort();
-    rest
+    Ok(all)
 }
 
 /// Stores the cluster's place in the tree inside the cluster itself.

@@ -146,33 +146,6 @@ pub async fn diagnose(client: &Client, namespace: &str) -> String {
     out
 }
 
-/// A client for the cluster `path` whose objects are in `namespace` of the
-/// parent, through a tunnel to its control-plane Pod opened with the
-/// parent's client. Abort the handle to close the tunnel.
-pub async fn inner_client(
-    parent: &Client,
-    path: &nesting::ClusterPath,
-    namespace: &str,
-) -> Result<(Client, tokio::task::JoinHandle<()>)> {
-    let (addr, task) = crate::kubeconfig_cmd::open_tunnel(
-        parent.clone(),
-        namespace.to_string(),
-        format!("{CONTROL_PLANE}-0"),
-        nesting::kubeadm::APISERVER_PORT,
-        0,
-    )
-    .await?;
-    let kc =
-        crate::kubeconfig_cmd::build(parent, path, namespace, &format!("https://{addr}")).await?;
-    let kc = kube::config::Kubeconfig::from_yaml(&kc.to_yaml()?)?;
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await?;
-    config.connect_timeout = Some(Duration::from_secs(5));
-    config.read_timeout = Some(Duration::from_secs(30));
-    Ok((Client::try_from(config)?, task))
-}
-
 /// Names of the Ready nodes among `nodes`.
 pub fn ready_nodes(nodes: &[k8s_openapi::api::core::v1::Node]) -> usize {
     nodes

@@ -1,0 +1,145 @@
+//! The chain of levels: a cluster of a tree is reached through tunnels,
+//! each opened with the client of the level above, from the current
+//! context down.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use kube::Client;
+use nesting::kubeadm::APISERVER_PORT;
+use nesting::kubeconfig::{Kubeconfig, KubeconfigInput};
+use nesting::manifests::{CONTROL_PLANE, SERVICE};
+use nesting::{ClusterPath, labels};
+
+use crate::state;
+use crate::tunnel::Tunnel;
+
+/// A cluster's place: the client of the cluster holding its objects, their
+/// namespace there, and the tunnels of the levels above, closed on drop.
+pub struct Reached {
+    pub parent: Client,
+    pub namespace: String,
+    tunnels: Vec<Tunnel>,
+}
+
+impl Reached {
+    /// A client for the cluster itself; its tunnel stays open as long as
+    /// `self`.
+    pub async fn enter(&mut self, path: &ClusterPath) -> Result<Client> {
+        let (client, tunnel) = inner(&self.parent, path, &self.namespace).await?;
+        self.tunnels.push(tunnel);
+        Ok(client)
+    }
+}
+
+/// Where a cluster's objects live in its parent.
+pub async fn find_namespace(client: &Client, path: &ClusterPath) -> Result<String> {
+    let selector = format!(
+        "{},{}={}",
+        labels::tree_selector(&path.tree),
+        labels::PATH,
+        path.dotted()
+    );
+    let found = state::namespaces(client, &selector).await?;
+    match found.as_slice() {
+        [ns] => Ok(ns.metadata.name.clone().unwrap_or_default()),
+        [] => {
+            bail!("no cluster {path} in this context: `kubectl inception tree` lists what exists")
+        }
+        _ => bail!(
+            "more than one namespace claims cluster {path}: remove the stale one with `kubectl inception down {path}`"
+        ),
+    }
+}
+
+/// Reaches the parent of `path` from `root`: for `lab/0/1`, through `lab`
+/// and `lab/0`.
+pub async fn reach(root: &Client, path: &ClusterPath) -> Result<Reached> {
+    let mut client = root.clone();
+    let mut tunnels = Vec::new();
+    let mut at = ClusterPath::root(&path.tree);
+    for &i in &path.indexes {
+        let ns = find_namespace(&client, &at)
+            .await
+            .with_context(|| format!("on the way to {path}"))?;
+        let (next, tunnel) = inner(&client, &at, &ns)
+            .await
+            .with_context(|| format!("cannot reach cluster {at} on the way to {path}"))?;
+        client = next;
+        tunnels.push(tunnel);
+        at = at.child(i);
+    }
+    let namespace = find_namespace(&client, path).await?;
+    Ok(Reached {
+        parent: client,
+        namespace,
+        tunnels,
+    })
+}
+
+/// Admin kubeconfig for the cluster `path` whose objects are in
+/// `namespace` of `parent`, reaching it at `server`.
+pub async fn admin_kubeconfig(
+    parent: &Client,
+    path: &ClusterPath,
+    namespace: &str,
+    server: &str,
+) -> Result<Kubeconfig> {
+    let pki = state::load_pki(parent, namespace)
+        .await?
+        .ok_or_else(|| anyhow!("cluster {path} has no PKI Secret yet: wait for `up` to finish"))?;
+    let host = format!("{SERVICE}.{namespace}.svc");
+    Ok(Kubeconfig::admin(&KubeconfigInput {
+        name: &format!("inception-{}", path.dashed()),
+        server,
+        ca_pem: pki.ca_cert(),
+        cert_pem: pki.admin_cert(),
+        key_pem: pki.admin_key(),
+        tls_server_name: Some(&host),
+        proxy_url: None,
+    }))
+}
+
+/// Opens a tunnel on 127.0.0.1:`local` to the control plane of cluster
+/// `path` (namespace `namespace` of `parent`), and a kubeconfig using it.
+pub async fn tunnel_kubeconfig(
+    parent: &Client,
+    path: &ClusterPath,
+    namespace: &str,
+    local: u16,
+) -> Result<(Kubeconfig, Tunnel)> {
+    let pod = format!("{CONTROL_PLANE}-0");
+    let tunnel = Tunnel::open(parent.clone(), namespace, &pod, APISERVER_PORT, local).await?;
+    let server = format!("https://{}", tunnel.addr());
+    let kc = admin_kubeconfig(parent, path, namespace, &server).await?;
+    Ok((kc, tunnel))
+}
+
+/// A client for the cluster `path` whose objects are in `namespace` of
+/// `parent`, through a tunnel to its control-plane Pod.
+pub async fn inner(
+    parent: &Client,
+    path: &ClusterPath,
+    namespace: &str,
+) -> Result<(Client, Tunnel)> {
+    let (kc, tunnel) = tunnel_kubeconfig(parent, path, namespace, 0).await?;
+    let kc = kube::config::Kubeconfig::from_yaml(&kc.to_yaml()?)?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await?;
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(30));
+    Ok((Client::try_from(config)?, tunnel))
+}
+
+/// Keeps `tunnel` to cluster `path` open until Ctrl-C.
+pub async fn hold(path: &ClusterPath, mut tunnel: Tunnel) {
+    eprintln!(
+        "tunnel to cluster {path} open on {}: keep this command running, Ctrl-C closes it",
+        tunnel.addr()
+    );
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = tunnel.closed() => {}
+    }
+}
