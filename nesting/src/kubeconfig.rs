@@ -8,7 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::{ClusterPath, Error};
+use crate::pki::ClusterPki;
+use crate::{ClusterPath, Error, naming};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -86,6 +87,29 @@ pub struct KubeconfigInput<'a> {
 }
 
 impl Kubeconfig {
+    /// The admin kubeconfig of cluster `path`, whose objects are in
+    /// `namespace` of its parent, from its PKI: context `inception-PATH`,
+    /// reaching the apiserver at `server`, checking its certificate for the
+    /// apiserver Service's name.
+    pub fn for_cluster(
+        path: &ClusterPath,
+        namespace: &str,
+        pki: &ClusterPki,
+        server: &str,
+        proxy_url: Option<&str>,
+    ) -> Self {
+        let host = naming::service_host(namespace);
+        Kubeconfig::admin(&KubeconfigInput {
+            name: &naming::context(path),
+            server,
+            ca_pem: pki.ca_cert(),
+            cert_pem: pki.admin_cert(),
+            key_pem: pki.admin_key(),
+            tls_server_name: Some(&host),
+            proxy_url,
+        })
+    }
+
     pub fn admin(input: &KubeconfigInput) -> Self {
         let name = input.name.to_string();
         Kubeconfig {

@@ -12,12 +12,15 @@ pub mod kubeadm;
 pub mod kubeconfig;
 pub mod labels;
 pub mod manifests;
+pub mod naming;
 pub mod node;
 pub mod pki;
 pub mod plan;
+pub mod ranges;
 pub mod record;
 pub mod scale;
 pub mod smoke;
+pub mod stage;
 pub mod tree;
 pub mod version;
 

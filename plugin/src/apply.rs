@@ -9,6 +9,7 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use nesting::manifests::Manifest;
+use nesting::stage::Stage;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -97,19 +98,14 @@ async fn apply_now(client: &Client, m: &Manifest) -> Result<()> {
     }
 }
 
-/// Applies a cluster's objects: the Namespace, then configuration and the
-/// Service together, then the workloads together.
+/// Applies a cluster's objects stage by stage ([`Stage`]): the Namespace,
+/// then configuration and the Service together, then the workloads together.
 pub async fn apply_cluster(client: &Client, objects: &[Manifest]) -> Result<()> {
-    let stage = |m: &Manifest| match m {
-        Manifest::Namespace(_) => 0,
-        Manifest::StatefulSet(_) | Manifest::Deployment(_) => 2,
-        _ => 1,
-    };
-    for s in 0..3 {
+    for s in Stage::ALL {
         try_join_all(
             objects
                 .iter()
-                .filter(|m| stage(m) == s)
+                .filter(|m| Stage::of(m) == s)
                 .map(|m| apply(client, m)),
         )
         .await

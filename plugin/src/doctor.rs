@@ -20,8 +20,8 @@ use nesting::manifests::Manifest;
 use nesting::{Plan, PlanRequest, TreeSpec, labels};
 
 use crate::cli::{DoctorArgs, Global, TreeFormat};
-use crate::discover::{self, ParentNetworks};
-use crate::{apply, client, output, plan_cmd, state};
+use crate::discover;
+use crate::{apply, client, output, request, state};
 
 /// How long the probe Pod may take to run to the end.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -33,7 +33,7 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn doctor(global: &Global, args: &DoctorArgs, out: &mut impl Write) -> Result<()> {
     // Bad flags fail before any connection; a tree that does not fit is a
     // check of its own.
-    let req = plan_cmd::request(global, &args.name, &args.plan)?;
+    let req = request::request(global, &args.name, &args.plan)?;
     req.tree.validate()?;
     match Plan::new(&req) {
         Ok(_) | Err(nesting::Error::Pool(_) | nesting::Error::Prefix(_)) => {}
@@ -71,30 +71,12 @@ fn table(report: &Report, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-/// Adds what was found in the cluster to the request, unless flags said it
-/// (as `up` does).
-fn fold_in(req: &mut PlanRequest, args: &DoctorArgs, found: &ParentNetworks) {
-    let a = &args.plan;
-    if a.parent_service_cidr.is_empty() {
-        req.cidr
-            .exclude
-            .extend(found.service_cidrs.iter().map(|f| f.cidr));
-    }
-    if a.parent_pod_cidr.is_empty() {
-        req.cidr
-            .exclude
-            .extend(found.pod_cidrs.iter().map(|f| f.cidr));
-    }
-    if a.parent_node_ip.is_empty() {
-        req.cidr.node_ips.extend(found.node_ips.iter().copied());
-    }
-    if let (None, Some(d)) = (&a.parent_domain, &found.dns_domain) {
-        req.parent_domain = d.clone();
-    }
-}
-
 /// The parent's ranges as the CIDR check describes them: flags win.
-fn ranges(flags: &[String], found: &[discover::Found], flag: &str) -> Vec<verdict::FoundRange> {
+fn ranges(
+    flags: &[String],
+    found: &[nesting::ranges::FoundRange],
+    flag: &str,
+) -> Vec<verdict::FoundRange> {
     if flags.is_empty() {
         found
             .iter()
@@ -133,7 +115,7 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
 
     let top_namespace = match &req.root_namespace {
         Some(ns) => ns.clone(),
-        None => format!("inception-{}", req.tree.name),
+        None => nesting::naming::namespace(&nesting::ClusterPath::root(&req.tree.name)),
     };
     let (rbac, nodes, found, existing) = tokio::join!(
         rbac(client, &top_namespace),
@@ -145,7 +127,7 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
 
     // The plan against what the cluster uses.
     let mut full = req.clone();
-    fold_in(&mut full, args, &found);
+    found.fold_into(&mut full, request::given(&args.plan));
     let plan = Plan::new(&full);
     let service = ranges(
         &args.plan.parent_service_cidr,

@@ -7,10 +7,9 @@
 use std::io::Write;
 
 use anyhow::Result;
-use nesting::ClusterPath;
 use nesting::kubeadm::APISERVER_PORT;
 use nesting::kubeconfig::Kubeconfig;
-use nesting::manifests::SERVICE;
+use nesting::{ClusterPath, naming};
 
 use crate::cli::{Global, KubeconfigArgs};
 use crate::kubeconfig_file::{self, write_private};
@@ -40,7 +39,7 @@ pub async fn kubeconfig(
         Ok(())
     };
     if args.internal {
-        let server = format!("https://{SERVICE}.{ns}.svc:{APISERVER_PORT}");
+        let server = format!("https://{}:{APISERVER_PORT}", naming::service_host(ns));
         let kc = reach::admin_kubeconfig(parent, &path, ns, &server).await?;
         return emit(&kc, out);
     }

@@ -15,6 +15,7 @@ mod load;
 mod output;
 mod plan_cmd;
 mod reach;
+mod request;
 mod scale;
 mod smoke_cmd;
 mod state;

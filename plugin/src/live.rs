@@ -13,11 +13,12 @@ use kube::{Api, Client};
 use nesting::ClusterPath;
 use nesting::manifests::{CONTROL_PLANE, WORKERS};
 use nesting::plan::PlanDigest;
+use nesting::ranges::{FoundRange, ParentNetworks};
 use nesting::record::{self, LevelRecord};
 use serde::Serialize;
 
 use crate::cli::{Global, TreeArgs, TreeFormat};
-use crate::discover::{self, ParentNetworks};
+use crate::discover;
 use crate::{client, output, reach, state, wait};
 
 #[derive(Debug, Serialize)]
@@ -344,7 +345,7 @@ fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
         writeln!(out, "  unreachable {n}")?;
     }
     writeln!(out)?;
-    let list = |f: &[discover::Found]| {
+    let list = |f: &[FoundRange]| {
         if f.is_empty() {
             "not found".to_string()
         } else {

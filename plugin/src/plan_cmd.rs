@@ -2,94 +2,12 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result, bail};
-use nesting::cidr::{CidrRequest, parse_cidr};
-use nesting::{KubeVersion, Plan, PlanRequest, TreeSpec};
+use anyhow::Result;
+use nesting::Plan;
 
-use crate::cli::{Format, Global, PlanArgs, TreeArgs, TreeFormat, UpArgs};
+use crate::cli::{Format, Global, TreeArgs, TreeFormat, UpArgs};
 use crate::output;
-
-/// Turns flags into a plan request for the tree `name`.
-pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest> {
-    let tree = TreeSpec {
-        name: name.to_string(),
-        depth: a.depth,
-        width: a.width,
-        workers: a.workers,
-    };
-    let mut req = PlanRequest::new(tree);
-    if let Some(v) = &a.kubernetes_version {
-        req.version = v.parse::<KubeVersion>()?;
-    }
-    req.image = a
-        .image
-        .clone()
-        .unwrap_or_else(|| nesting::plan::default_image(req.version));
-    let cidrs = |flag: &str, list: &[String]| -> Result<Vec<ipnet::IpNet>> {
-        list.iter()
-            .map(|s| parse_cidr(flag, s).map_err(Into::into))
-            .collect()
-    };
-    let mut exclude = cidrs("--exclude", &a.exclude)?;
-    exclude.extend(cidrs("--parent-pod-cidr", &a.parent_pod_cidr)?);
-    exclude.extend(cidrs("--parent-service-cidr", &a.parent_service_cidr)?);
-    let node_ips = a
-        .parent_node_ip
-        .iter()
-        .map(|s| {
-            s.parse()
-                .with_context(|| format!("invalid address {s:?} for --parent-node-ip: expected an IP such as 192.168.1.10"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    req.cidr = CidrRequest {
-        pools: cidrs("--cidr-pool", &a.cidr_pool)?,
-        exclude,
-        node_ips,
-        pod_prefix: a.pod_prefix,
-        service_prefix: a.service_prefix,
-    };
-    let parent_domain = a
-        .parent_domain
-        .clone()
-        .unwrap_or_else(|| "cluster.local".into());
-    for (flag, d) in [
-        ("--parent-domain", &parent_domain),
-        ("--cluster-domain", &a.cluster_domain),
-    ] {
-        if !is_domain(d) {
-            bail!(
-                "invalid domain {d:?} for {flag}: expected DNS labels joined by dots, such as cluster.local"
-            );
-        }
-    }
-    req.parent_domain = parent_domain;
-    req.cluster_domain = a.cluster_domain.clone();
-    req.dns = match a.dns {
-        crate::cli::DnsArg::Builtin => nesting::node::Dns::Builtin,
-        crate::cli::DnsArg::Coredns => nesting::node::Dns::Coredns,
-    };
-    req.root_namespace = global.namespace.clone();
-    if let Some(dir) = &a.images_dir {
-        if !dir.starts_with('/') {
-            bail!("--images-dir {dir:?} must be an absolute path on the nodes");
-        }
-        req.images_dir = Some(dir.clone());
-    }
-    Ok(req)
-}
-
-fn is_domain(d: &str) -> bool {
-    !d.is_empty()
-        && d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
-}
+use crate::request::request;
 
 /// `up --dry-run`: prints the plan, needs no cluster.
 pub fn dry_run(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<()> {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use kube::Client;
 use nesting::kubeadm::APISERVER_PORT;
-use nesting::kubeconfig::{Kubeconfig, KubeconfigInput};
-use nesting::manifests::{CONTROL_PLANE, SERVICE};
+use nesting::kubeconfig::Kubeconfig;
+use nesting::manifests::CONTROL_PLANE;
 use nesting::{ClusterPath, labels};
 
 use crate::state;
@@ -88,16 +88,7 @@ pub async fn admin_kubeconfig(
     let pki = state::load_pki(parent, namespace)
         .await?
         .ok_or_else(|| anyhow!("cluster {path} has no PKI Secret yet: wait for `up` to finish"))?;
-    let host = format!("{SERVICE}.{namespace}.svc");
-    Ok(Kubeconfig::admin(&KubeconfigInput {
-        name: &format!("inception-{}", path.dashed()),
-        server,
-        ca_pem: pki.ca_cert(),
-        cert_pem: pki.admin_cert(),
-        key_pem: pki.admin_key(),
-        tls_server_name: Some(&host),
-        proxy_url: None,
-    }))
+    Ok(Kubeconfig::for_cluster(path, namespace, &pki, server, None))
 }
 
 /// Opens a tunnel on 127.0.0.1:`local` to the control plane of cluster

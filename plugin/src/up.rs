@@ -11,32 +11,13 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use nesting::manifests::{Manifest, SERVICE};
+use nesting::stage::Stage;
 use nesting::{Plan, PlannedCluster, record};
 
 use crate::cli::{Global, UpArgs};
 use crate::client;
-use crate::discover::{self, ParentNetworks};
-use crate::{apply, plan_cmd, reach, state, wait};
-
-/// Adds what was found in the parent to the plan request, unless flags said it.
-fn fold_in(req: &mut nesting::PlanRequest, args: &UpArgs, found: &ParentNetworks) {
-    if args.plan.parent_service_cidr.is_empty() {
-        req.cidr
-            .exclude
-            .extend(found.service_cidrs.iter().map(|f| f.cidr));
-    }
-    if args.plan.parent_pod_cidr.is_empty() {
-        req.cidr
-            .exclude
-            .extend(found.pod_cidrs.iter().map(|f| f.cidr));
-    }
-    if args.plan.parent_node_ip.is_empty() {
-        req.cidr.node_ips.extend(found.node_ips.iter().copied());
-    }
-    if let (None, Some(d)) = (&args.plan.parent_domain, &found.dns_domain) {
-        req.parent_domain = d.clone();
-    }
-}
+use crate::discover;
+use crate::{apply, reach, request, state, wait};
 
 async fn service_ip(client: &kube::Client, namespace: &str) -> Result<std::net::IpAddr> {
     let api: kube::Api<Service> = kube::Api::namespaced(client.clone(), namespace);
@@ -49,12 +30,12 @@ async fn service_ip(client: &kube::Client, namespace: &str) -> Result<std::net::
 
 pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<()> {
     // Bad flags fail before any connection is made.
-    let mut req = plan_cmd::request(global, &args.name, &args.plan)?;
+    let mut req = request::request(global, &args.name, &args.plan)?;
     nesting::Plan::new(&req)?;
 
     let cluster = client::connect(global).await?;
     let found = discover::discover(&cluster.client).await;
-    fold_in(&mut req, args, &found);
+    found.fold_into(&mut req, request::given(&args.plan));
     let plan = Plan::new(&req)?;
     if plan.depth() > 1 && !args.wait {
         bail!(
@@ -237,7 +218,7 @@ async fn one(
     let (workloads, base): (Vec<_>, Vec<_>) = plan
         .manifests_with(&c, &runtime)?
         .into_iter()
-        .partition(|m| matches!(m, Manifest::StatefulSet(_) | Manifest::Deployment(_)));
+        .partition(|m| Stage::of(m) == Stage::Workloads);
     apply::apply_cluster(parent, &base).await?;
     runtime.apiserver_ip = Some(service_ip(parent, &c.namespace).await?);
     let workloads: Vec<Manifest> = plan
