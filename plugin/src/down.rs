@@ -24,7 +24,7 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
         Some(t) if t.depth() > 1 => {
             let chain = match reach::reach(&cluster.client, t).await {
                 Ok(r) => r,
-                Err(e) if e.root_cause().to_string().starts_with("no cluster ") => {
+                Err(e) if reach::Missing::is_none(&e) => {
                     writeln!(out, "nothing to delete: {e:#}")?;
                     return kubeconfig_file::forget(
                         global,
@@ -43,18 +43,13 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
         Some(t) => labels::tree_selector(&t.tree),
         None => labels::all_selector(),
     };
-    let mut doomed: Vec<(String, String)> = state::namespaces(&client, &selector)
+    let mut doomed: Vec<(String, ClusterPath)> = state::namespaces(&client, &selector)
         .await?
         .iter()
         .filter_map(|ns| {
             let path = state::path_of(ns)?;
             let keep = target.as_ref().is_some_and(|t| !path.is_within(t));
-            (!keep).then(|| {
-                (
-                    ns.metadata.name.clone().unwrap_or_default(),
-                    path.to_string(),
-                )
-            })
+            (!keep).then(|| (ns.metadata.name.clone().unwrap_or_default(), path))
         })
         .collect();
     doomed.sort();
@@ -65,7 +60,7 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
     // Contexts `connect` added for these clusters go too, found or not.
     let roots: Vec<ClusterPath> = match &target {
         Some(t) => vec![t.clone()],
-        None => doomed.iter().filter_map(|(_, p)| p.parse().ok()).collect(),
+        None => doomed.iter().map(|(_, p)| p.clone()).collect(),
     };
     let forget = |out: &mut dyn Write| {
         kubeconfig_file::forget(

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use kube::Client;
 use nesting::kubeadm::APISERVER_PORT;
 use nesting::kubeconfig::Kubeconfig;
@@ -32,6 +32,24 @@ impl Reached {
     }
 }
 
+/// Why a cluster's namespace was not found in its parent.
+#[derive(Debug, thiserror::Error)]
+pub enum Missing {
+    #[error("no cluster {0} in this context: `kubectl inception tree` lists what exists")]
+    None(ClusterPath),
+    #[error(
+        "more than one namespace claims cluster {0}: remove the stale one with `kubectl inception down {0}`"
+    )]
+    Many(ClusterPath),
+}
+
+impl Missing {
+    /// True when `e` comes down to a cluster that does not exist.
+    pub fn is_none(e: &anyhow::Error) -> bool {
+        matches!(e.root_cause().downcast_ref(), Some(Missing::None(_)))
+    }
+}
+
 /// Where a cluster's objects live in its parent.
 pub async fn find_namespace(client: &Client, path: &ClusterPath) -> Result<String> {
     let selector = format!(
@@ -43,12 +61,8 @@ pub async fn find_namespace(client: &Client, path: &ClusterPath) -> Result<Strin
     let found = state::namespaces(client, &selector).await?;
     match found.as_slice() {
         [ns] => Ok(ns.metadata.name.clone().unwrap_or_default()),
-        [] => {
-            bail!("no cluster {path} in this context: `kubectl inception tree` lists what exists")
-        }
-        _ => bail!(
-            "more than one namespace claims cluster {path}: remove the stale one with `kubectl inception down {path}`"
-        ),
+        [] => Err(Missing::None(path.clone()).into()),
+        _ => Err(Missing::Many(path.clone()).into()),
     }
 }
 
@@ -132,5 +146,23 @@ pub async fn hold(path: &ClusterPath, mut tunnel: Tunnel) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = tunnel.closed() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_cluster_is_told_from_other_errors() {
+        let p: ClusterPath = "lab/0".parse().unwrap();
+        let e = anyhow::Error::from(Missing::None(p.clone())).context("on the way to lab/0/1");
+        assert!(Missing::is_none(&e));
+        assert_eq!(
+            format!("{e:#}"),
+            "on the way to lab/0/1: no cluster lab/0 in this context: `kubectl inception tree` lists what exists"
+        );
+        assert!(!Missing::is_none(&anyhow::Error::from(Missing::Many(p))));
+        assert!(!Missing::is_none(&anyhow!("no cluster lab/0 here")));
     }
 }

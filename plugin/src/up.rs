@@ -12,7 +12,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use nesting::manifests::{Manifest, SERVICE};
 use nesting::stage::Stage;
-use nesting::{Plan, PlannedCluster, record};
+use nesting::{ClusterPath, Plan, PlannedCluster, record};
 
 use crate::cli::{Global, UpArgs};
 use crate::client;
@@ -74,9 +74,9 @@ struct Run<'a> {
 }
 
 /// How one cluster went, in seconds since `up` started.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
-    pub path: String,
+    pub path: ClusterPath,
     pub existed: bool,
     pub objects: usize,
     /// When this cluster's apply started and ended.
@@ -97,11 +97,7 @@ impl Outcome {
 fn summary(plan: &Plan, done: &[Outcome], waited: bool) -> Vec<String> {
     let mut lines = Vec::new();
     for o in done {
-        let Some(c) = plan.find(
-            &o.path
-                .parse()
-                .unwrap_or_else(|_| plan.clusters[0].path.clone()),
-        ) else {
+        let Some(c) = plan.find(&o.path) else {
             continue;
         };
         lines.push(format!(
@@ -124,14 +120,7 @@ fn summary(plan: &Plan, done: &[Outcome], waited: bool) -> Vec<String> {
             else {
                 continue;
             };
-            let want = plan
-                .find(
-                    &o.path
-                        .parse()
-                        .unwrap_or_else(|_| plan.clusters[0].path.clone()),
-                )
-                .map(|c| 1 + c.workers)
-                .unwrap_or(0);
+            let want = plan.find(&o.path).map(|c| 1 + c.workers).unwrap_or(0);
             lines.push(format!(
                 "cluster {} Ready: {want} nodes, {nodes:.1}s after up started (boot {boot:.1}s: apply {:.1}s, node Pods {:.1}s, nodes {:.1}s)",
                 o.path,
@@ -203,10 +192,12 @@ async fn one(
     let plan = run.plan;
     let pb = wait::bar(&run.multi, c.path.to_string(), "applying");
     let mut o = Outcome {
-        path: c.path.to_string(),
+        path: c.path.clone(),
         existed,
+        objects: 0,
         apply: (secs(run), 0.0),
-        ..Outcome::default()
+        pods_ready: None,
+        nodes_ready: None,
     };
     // The parent apiserver's endpoints, which the node Pods reject.
     let mut runtime = nesting::plan::Runtime {
