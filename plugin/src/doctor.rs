@@ -21,7 +21,7 @@ use nesting::{Plan, PlanRequest, TreeSpec, labels};
 
 use crate::cli::{DoctorArgs, Global, TreeFormat};
 use crate::discover;
-use crate::{apply, client, output, request, state};
+use crate::{apply, client, output, request, retry, state};
 
 /// How long the probe Pod may take to run to the end.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -494,7 +494,9 @@ async fn run_probe(
         .map_err(|e| format!("refused: {}", refusal(e)))?;
     let start = Instant::now();
     let done = loop {
-        let p = api.get(PROBE_POD).await.map_err(|e| e.to_string())?;
+        let p = retry::retry(|| api.get(PROBE_POD))
+            .await
+            .map_err(|e| e.to_string())?;
         let phase = p.status.as_ref().and_then(|s| s.phase.clone());
         if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
             break p;

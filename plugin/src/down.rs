@@ -10,7 +10,7 @@ use kube::api::DeleteParams;
 use nesting::{ClusterPath, labels};
 
 use crate::cli::{DownArgs, Global};
-use crate::{client, kubeconfig_file, reach, state};
+use crate::{client, kubeconfig_file, reach, retry, state};
 
 pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Result<()> {
     let target: Option<ClusterPath> = match &args.path {
@@ -79,8 +79,9 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
         return forget(out);
     }
     let api: Api<Namespace> = Api::all(client.clone());
+    let dp = DeleteParams::background();
     for (ns, path) in &doomed {
-        match api.delete(ns, &DeleteParams::background()).await {
+        match retry::retry(|| api.delete(ns, &dp)).await {
             Ok(_) => tracing::info!(namespace = %ns, %path, "deleting"),
             Err(kube::Error::Api(s)) if s.is_not_found() => {}
             Err(e) => {
@@ -94,13 +95,14 @@ pub async fn down(global: &Global, args: &DownArgs, out: &mut impl Write) -> Res
         loop {
             let mut left = Vec::new();
             for (ns, _) in &doomed {
-                if api
-                    .get_opt(ns)
-                    .await
-                    .with_context(|| format!("cannot read namespace {ns}"))?
-                    .is_some()
-                {
-                    left.push(ns.as_str());
+                match api.get_opt(ns).await {
+                    Ok(None) => {}
+                    Ok(Some(_)) => left.push(ns.as_str()),
+                    // Not known to be gone yet: asked again next round.
+                    Err(e) if retry::transient(&e) => left.push(ns.as_str()),
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot read namespace {ns}"));
+                    }
                 }
             }
             if left.is_empty() {

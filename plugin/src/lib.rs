@@ -16,6 +16,7 @@ mod output;
 mod plan_cmd;
 mod reach;
 mod request;
+mod retry;
 mod scale;
 mod smoke_cmd;
 mod state;

@@ -13,7 +13,7 @@ use nesting::record::{self, LevelRecord};
 use nesting::{ClusterPath, labels};
 
 use crate::cli::{Global, ScaleArgs};
-use crate::{client, reach, wait};
+use crate::{client, reach, retry, wait};
 
 pub async fn scale(global: &Global, args: &ScaleArgs, out: &mut impl Write) -> Result<()> {
     let path: ClusterPath = args.path.parse()?;
@@ -54,8 +54,7 @@ async fn scale_one(
         .map_err(|e| anyhow!(e))?;
 
     let deploys: Api<Deployment> = Api::namespaced(parent.clone(), ns);
-    let before = deploys
-        .get_opt(WORKERS)
+    let before = retry::retry(|| deploys.get_opt(WORKERS))
         .await?
         .ok_or_else(|| {
             anyhow!("cluster {path} has no Deployment {ns}/{WORKERS}: rerun `kubectl inception up`")
@@ -63,12 +62,9 @@ async fn scale_one(
         .spec
         .and_then(|s| s.replicas)
         .unwrap_or(0);
-    deploys
-        .patch_scale(
-            WORKERS,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({ "spec": { "replicas": args.workers } })),
-        )
+    let replicas = Patch::Merge(serde_json::json!({ "spec": { "replicas": args.workers } }));
+    let pp = PatchParams::default();
+    retry::retry(|| deploys.patch_scale(WORKERS, &pp, &replicas))
         .await
         .with_context(|| format!("cannot scale Deployment {ns}/{WORKERS}"))?;
     if !args.wait {
@@ -92,7 +88,15 @@ async fn scale_one(
     let want = 1 + args.workers as usize;
     let mut removed = Vec::new();
     loop {
-        let pod_list = pods.list(&node_pods).await?.items;
+        let pod_list = match pods.list(&node_pods).await {
+            Ok(l) => l.items,
+            Err(e) if retry::transient(&e) => {
+                tracing::debug!("listing node Pods of {path}, trying again: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let live: Vec<&str> = pod_list
             .iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -118,6 +122,8 @@ async fn scale_one(
             match nodes.delete(&n, &DeleteParams::default()).await {
                 Ok(_) => removed.push(n),
                 Err(kube::Error::Api(s)) if s.is_not_found() => {}
+                // Deleted next round.
+                Err(e) if retry::transient(&e) => {}
                 Err(e) => {
                     return Err(e).with_context(|| format!("cannot delete node {n} of {path}"));
                 }

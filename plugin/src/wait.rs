@@ -11,6 +11,8 @@ use kube::{Api, Client};
 use nesting::PlannedCluster;
 use nesting::manifests::{CONTROL_PLANE, WORKERS};
 
+use crate::retry;
+
 pub fn bar(multi: &MultiProgress, prefix: String, msg: &str) -> ProgressBar {
     let pb = multi.add(ProgressBar::new_spinner());
     pb.set_style(
@@ -23,7 +25,7 @@ pub fn bar(multi: &MultiProgress, prefix: String, msg: &str) -> ProgressBar {
     pb
 }
 
-async fn ready(client: &Client, c: &PlannedCluster) -> Result<(bool, i32)> {
+async fn ready(client: &Client, c: &PlannedCluster) -> kube::Result<(bool, i32)> {
     let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &c.namespace);
     let deploy: Api<Deployment> = Api::namespaced(client.clone(), &c.namespace);
     let (s, d) = tokio::try_join!(sts.get_opt(CONTROL_PLANE), deploy.get_opt(WORKERS))?;
@@ -47,8 +49,16 @@ pub async fn wait_ready(
     timeout: Duration,
 ) -> Result<Duration> {
     let start = Instant::now();
+    let mut seen = (false, 0);
     loop {
-        let (cp, w) = ready(client, c).await?;
+        match ready(client, c).await {
+            Ok(now) => seen = now,
+            Err(e) if retry::transient(&e) => {
+                tracing::debug!(cluster = %c.path, "reading its node workloads, trying again: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let (cp, w) = seen;
         pb.set_message(format!(
             "node Pods: control plane {}, workers {w}/{}",
             if cp { "Ready" } else { "starting" },
