@@ -23,6 +23,7 @@ pub mod smoke;
 pub mod stage;
 pub mod tree;
 pub mod version;
+pub mod yaml;
 
 pub use error::Error;
 pub use plan::{Plan, PlanRequest, PlannedCluster};

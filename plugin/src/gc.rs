@@ -273,13 +273,12 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
                 .filter(|(n, _)| stale.iter().any(|f| f.name == *n))
                 .map(|(_, m)| m.path.clone())
                 .collect();
-            let result = nesting::kubeconfig::remove_from_text(&text, |m| {
-                m.from.as_deref() == Some(root.context.as_str()) && doomed.contains(&m.path)
-            })
-            .with_context(|| format!("cannot update {file_name}"))
-            .and_then(|(new, gone)| {
-                kubeconfig_file::write_private(&file, &new)?;
-                Ok(gone)
+            let result = kubeconfig_file::update(&file, |text| {
+                let (new, gone) = nesting::kubeconfig::remove_from_text(text, |m| {
+                    m.from.as_deref() == Some(root.context.as_str()) && doomed.contains(&m.path)
+                })
+                .with_context(|| format!("cannot update {file_name}"))?;
+                Ok(((!gone.is_empty()).then_some(new), gone))
             });
             match result {
                 Ok(gone) => {

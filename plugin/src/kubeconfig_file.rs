@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use nesting::ClusterPath;
 
 use crate::cli::Global;
@@ -53,6 +53,102 @@ pub fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// The file a path names: symbolic links followed to their target, so
+/// that a link stays a link when the target is replaced.
+pub fn target(file: &Path) -> Result<PathBuf> {
+    let mut p = file.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = std::fs::read_link(&p)
+                    .with_context(|| format!("cannot read the link {}", p.display()))?;
+                p = match p.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    bail!("{}: too many levels of symbolic links", file.display())
+}
+
+/// Another program is changing the kubeconfig.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot change {file}: {lock} exists, so another program is changing it; \
+     try again, or remove {lock} if none is"
+)]
+pub struct Locked {
+    file: String,
+    lock: String,
+}
+
+/// `<file>.lock`, created exclusively as kubectl does, removed on drop.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn take(file: &Path) -> Result<Lock> {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".lock");
+        let lock = PathBuf::from(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
+            Ok(_) => Ok(Lock(lock)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Locked {
+                file: file.display().to_string(),
+                lock: lock.display().to_string(),
+            }
+            .into()),
+            Err(e) => Err(e).with_context(|| format!("cannot create {}", lock.display())),
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Replaces a file's text at once, readable by its owner only: a
+/// temporary file in the same directory, renamed over it.
+fn replace_private(file: &Path, text: &str) -> Result<()> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kubeconfig-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    tmp.persist(file)
+        .with_context(|| format!("cannot replace {}", file.display()))?;
+    Ok(())
+}
+
+/// Changes the kubeconfig `file` under its lock: `change` gets its text
+/// (empty when there is no file) and gives the new text, `None` to leave
+/// it as it is.
+pub fn update<T>(
+    file: &Path,
+    change: impl FnOnce(&str) -> Result<(Option<String>, T)>,
+) -> Result<T> {
+    let file = target(file)?;
+    let _lock = Lock::take(&file)?;
+    let (new, done) = change(&read_or_empty(&file)?)?;
+    if let Some(text) = new {
+        replace_private(&file, &text)?;
+    }
+    Ok(done)
+}
+
 /// Removes the contexts `connect` added for clusters `doomed` picks among
 /// those reached from the context `from`.
 pub fn forget(
@@ -62,15 +158,13 @@ pub fn forget(
     out: &mut (impl Write + ?Sized),
 ) -> Result<()> {
     let file = user_kubeconfig(global)?;
-    let text = read_or_empty(&file)?;
-    let (new, gone) = nesting::kubeconfig::remove_from_text(&text, |m| {
-        m.from.as_deref().is_none_or(|f| f == from) && doomed(&m.path)
-    })
-    .with_context(|| format!("cannot update {}", file.display()))?;
-    if gone.is_empty() {
-        return Ok(());
-    }
-    write_private(&file, &new)?;
+    let gone = update(&file, |text| {
+        let (new, gone) = nesting::kubeconfig::remove_from_text(text, |m| {
+            m.from.as_deref().is_none_or(|f| f == from) && doomed(&m.path)
+        })
+        .with_context(|| format!("cannot update {}", file.display()))?;
+        Ok(((!gone.is_empty()).then_some(new), gone))
+    })?;
     for name in gone {
         writeln!(out, "context {name} removed from {}", file.display())?;
     }
@@ -93,15 +187,11 @@ pub async fn merge_and_hold(
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let text = nesting::kubeconfig::merge_into_text(
-        &read_or_empty(&file)?,
-        &kc,
-        path,
-        &root.context,
-        false,
-    )
-    .with_context(|| format!("cannot merge into {}", file.display()))?;
-    write_private(&file, &text)?;
+    update(&file, |text| {
+        let new = nesting::kubeconfig::merge_into_text(text, &kc, path, &root.context, false)
+            .with_context(|| format!("cannot merge into {}", file.display()))?;
+        Ok((Some(new), ()))
+    })?;
     writeln!(
         out,
         "context {} added to {}: use it with --context {}",
@@ -112,4 +202,101 @@ pub async fn merge_and_hold(
     out.flush()?;
     reach::hold(path, tunnel).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USER: &str = "kind: Config\napiVersion: v1\nclusters: []\nx-mine: 1\n";
+
+    fn append(file: &Path, line: &str) -> Result<()> {
+        update(file, |text| Ok((Some(format!("{text}{line}\n")), ())))
+    }
+
+    #[test]
+    fn update_replaces_the_file_and_leaves_no_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        std::fs::write(&file, USER).unwrap();
+        append(&file, "y: 2").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            format!("{USER}y: 2\n")
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["config"], "no lock or temporary file is left");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_held_lock_is_a_clear_error_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        std::fs::write(&file, USER).unwrap();
+        std::fs::write(dir.path().join("config.lock"), "").unwrap();
+        let e = append(&file, "y: 2").unwrap_err();
+        assert!(e.downcast_ref::<Locked>().is_some(), "{e:#}");
+        let text = e.to_string();
+        assert!(text.contains("config.lock exists"), "{text}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), USER);
+        assert!(
+            dir.path().join("config.lock").exists(),
+            "not ours to remove"
+        );
+    }
+
+    #[test]
+    fn a_symlink_stays_and_its_target_is_updated() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let real = dir.path().join("real/config");
+        std::fs::write(&real, USER).unwrap();
+        let link = dir.path().join("config");
+        std::os::unix::fs::symlink("real/config", &link).unwrap();
+        append(&link, "y: 2").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&real).unwrap(),
+            format!("{USER}y: 2\n")
+        );
+    }
+
+    #[test]
+    fn merging_keeps_order_and_unknown_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        std::fs::write(&file, USER).unwrap();
+        let kc = nesting::kubeconfig::Kubeconfig::admin(&nesting::kubeconfig::KubeconfigInput {
+            name: "inception-lab",
+            server: "https://127.0.0.1:7443",
+            ca_pem: "CA",
+            cert_pem: "CERT",
+            key_pem: "KEY",
+            tls_server_name: None,
+            proxy_url: None,
+        });
+        let path: ClusterPath = "lab".parse().unwrap();
+        update(&file, |text| {
+            let new = nesting::kubeconfig::merge_into_text(text, &kc, &path, "me", false)?;
+            Ok((Some(new), ()))
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let at = |k: &str| text.find(k).unwrap_or_else(|| panic!("{k} in {text}"));
+        assert!(at("kind:") < at("apiVersion:"), "{text}");
+        assert!(at("apiVersion:") < at("clusters:"), "{text}");
+        assert!(at("clusters:") < at("x-mine: 1"), "{text}");
+        assert!(text.contains("inception-lab"), "{text}");
+    }
 }
