@@ -21,7 +21,7 @@ pub fn dry_run(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<(
 
 /// `tree --plan NAME`: the planned tree, needs no cluster.
 pub fn tree(global: &Global, name: &str, args: &TreeArgs, out: &mut impl Write) -> Result<()> {
-    let plan = Plan::new(&request(global, name, &args.plan_args)?)?;
+    let plan = Plan::new(&request(global, name, &args.plan_args.0)?)?;
     let view = plan.view();
     match args.output {
         TreeFormat::Table => output::tree_table(&view, out),

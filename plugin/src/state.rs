@@ -20,7 +20,6 @@ pub async fn namespaces(client: &Client, selector: &str) -> Result<Vec<Namespace
     Ok(list.items)
 }
 
-/// The cluster path a namespace belongs to.
 /// A namespace's conditions that hold, as `Type: message`.
 pub fn true_conditions(ns: &Namespace) -> Vec<String> {
     (ns.status.as_ref().and_then(|s| s.conditions.as_ref()))
@@ -31,6 +30,7 @@ pub fn true_conditions(ns: &Namespace) -> Vec<String> {
         .collect()
 }
 
+/// The cluster path a namespace belongs to.
 pub fn path_of(ns: &Namespace) -> Option<ClusterPath> {
     ns.metadata
         .annotations
@@ -40,6 +40,7 @@ pub fn path_of(ns: &Namespace) -> Option<ClusterPath> {
         .ok()
 }
 
+/// The plan digest recorded on a cluster's namespace.
 pub fn digest_of(ns: &Namespace) -> Option<&str> {
     ns.metadata
         .annotations
