@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{
 };
 use kube::api::{DeleteParams, ListParams, LogParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use nesting::doctor::{self as verdict, Check, DryRun, NamespaceState, NodeFacts, Report};
+use nesting::doctor::{self, Check, DryRun, NamespaceState, NodeFacts, Report};
 use nesting::manifests::Manifest;
 use nesting::{Plan, PlanRequest, TreeSpec, labels};
 
@@ -40,7 +40,7 @@ pub async fn doctor(global: &Global, args: &DoctorArgs, out: &mut impl Write) ->
         Err(e) => return Err(e.into()),
     }
     let report = match client::connect(global).await {
-        Err(e) => Report::new(vec![verdict::api(Err(&format!("{e:#}")))], None),
+        Err(e) => Report::new(vec![doctor::api(Err(&format!("{e:#}")))], None),
         Ok(cluster) => gather(&cluster, args, req).await?,
     };
     match args.output {
@@ -76,11 +76,11 @@ fn ranges(
     flags: &[String],
     found: &[nesting::ranges::FoundRange],
     flag: &str,
-) -> Vec<verdict::FoundRange> {
+) -> Vec<doctor::FoundRange> {
     if flags.is_empty() {
         found
             .iter()
-            .map(|f| verdict::FoundRange {
+            .map(|f| doctor::FoundRange {
                 cidr: f.cidr,
                 source: f.source.clone(),
             })
@@ -89,7 +89,7 @@ fn ranges(
         flags
             .iter()
             .filter_map(|s| s.parse().ok())
-            .map(|cidr| verdict::FoundRange {
+            .map(|cidr| doctor::FoundRange {
                 cidr,
                 source: flag.to_string(),
             })
@@ -105,7 +105,7 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
         .await
         .map(|v| v.git_version)
         .map_err(|e| e.to_string());
-    checks.push(verdict::api(match &version {
+    checks.push(doctor::api(match &version {
         Ok(v) => Ok((v.as_str(), cluster.server.as_str())),
         Err(e) => Err(e.as_str()),
     }));
@@ -141,7 +141,7 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
     );
     let node_ips = full.cidr.node_ips.clone();
     let node_facts = nodes.as_ref().map(Vec::as_slice).map_err(String::as_str);
-    let cidr_check = verdict::cidrs(&verdict::CidrFacts {
+    let cidr_check = doctor::cidrs(&doctor::CidrFacts {
         request: &full.cidr,
         clusters: usize::try_from(req.tree.cluster_count()).unwrap_or(usize::MAX),
         service_cidrs: &service,
@@ -149,7 +149,7 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
         node_ips: &node_ips,
         has_nodes: node_facts.is_ok_and(|n| !n.is_empty()),
     });
-    checks.push(verdict::nodes(node_facts));
+    checks.push(doctor::nodes(node_facts));
     // What the node Pods and the namespace look like: from the plan, or,
     // when the tree does not fit, from a one-cluster plan in the default pool.
     let shape = match &plan {
@@ -190,7 +190,7 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
         ),
         _ => None,
     };
-    checks.push(verdict::pod_security(
+    checks.push(doctor::pod_security(
         &top_namespace,
         match &dry {
             Ok(()) => DryRun::Accepted,
@@ -213,10 +213,10 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
     let work = async {
         let mut found = Vec::new();
         match &scratch {
-            Err(e) => found.push(verdict::privileged_pods_unchecked(e)),
+            Err(e) => found.push(doctor::privileged_pods_unchecked(e)),
             Ok(ns) => {
                 let dry = pod_dry_run(client, ns, &node_pod).await;
-                found.push(verdict::privileged_pods(
+                found.push(doctor::privileged_pods(
                     dry.as_ref().map(|_| ()).map_err(String::as_str),
                     &top_namespace,
                 ));
@@ -225,16 +225,16 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
         let mut facts = None;
         if args.probe {
             match &scratch {
-                Err(e) => found.push(verdict::probe_failed(
+                Err(e) => found.push(doctor::probe_failed(
                     &format!("no namespace to run it in: {e}"),
                     &shape.image,
                 )),
                 Ok(ns) => match run_probe(client, ns, &shape.image).await {
                     Ok(f) => {
-                        found.extend(verdict::probe(&f, shape.version));
+                        found.extend(doctor::probe(&f, shape.version));
                         facts = Some(f);
                     }
-                    Err(why) => found.push(verdict::probe_failed(&why, &shape.image)),
+                    Err(why) => found.push(doctor::probe_failed(&why, &shape.image)),
                 },
             }
         }
@@ -266,7 +266,7 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
         }
     };
     let want = plan.as_ref().ok().map(|p| p.digest(&p.clusters[0]));
-    checks.push(verdict::existing(
+    checks.push(doctor::existing(
         &top_namespace,
         &req.tree.name,
         want.as_deref(),
@@ -277,7 +277,7 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
 
 async fn rbac(client: &Client, namespace: &str) -> Check {
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let ask = |n: verdict::Need| {
+    let ask = |n: doctor::Need| {
         let api = api.clone();
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
@@ -302,8 +302,8 @@ async fn rbac(client: &Client, namespace: &str) -> Check {
             (n, answer)
         }
     };
-    let answers = futures::future::join_all(verdict::NEEDED.iter().copied().map(ask)).await;
-    verdict::rbac(&answers, namespace)
+    let answers = futures::future::join_all(doctor::NEEDED.iter().copied().map(ask)).await;
+    doctor::rbac(&answers, namespace)
 }
 
 async fn nodes(client: &Client) -> Result<Vec<NodeFacts>, String> {
@@ -396,7 +396,7 @@ async fn scratch_namespace(
     client: &Client,
     mut labels: BTreeMap<String, String>,
 ) -> Result<String, String> {
-    labels.insert(verdict::DOCTOR_LABEL.into(), "true".into());
+    labels.insert(doctor::DOCTOR_LABEL.into(), "true".into());
     let api: Api<Namespace> = Api::all(client.clone());
     let ns = Namespace {
         metadata: ObjectMeta {
@@ -448,7 +448,7 @@ async fn run_probe(
     client: &Client,
     namespace: &str,
     image: &str,
-) -> Result<verdict::ProbeFacts, String> {
+) -> Result<doctor::ProbeFacts, String> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let pod = Pod {
         metadata: ObjectMeta {
@@ -464,14 +464,14 @@ async fn run_probe(
                 name: PROBE_POD.into(),
                 image: Some(image.into()),
                 image_pull_policy: Some("IfNotPresent".into()),
-                command: Some(vec!["sh".into(), "-c".into(), verdict::PROBE_SCRIPT.into()]),
+                command: Some(vec!["sh".into(), "-c".into(), doctor::PROBE_SCRIPT.into()]),
                 security_context: Some(SecurityContext {
                     privileged: Some(true),
                     ..SecurityContext::default()
                 }),
                 volume_mounts: Some(vec![VolumeMount {
                     name: "modules".into(),
-                    mount_path: verdict::PROBE_MODULES_MOUNT.into(),
+                    mount_path: doctor::PROBE_MODULES_MOUNT.into(),
                     read_only: Some(true),
                     ..VolumeMount::default()
                 }]),
@@ -529,7 +529,7 @@ async fn run_probe(
             logs.lines().last().unwrap_or("no output")
         ));
     }
-    Ok(verdict::parse_probe(&node, &logs))
+    Ok(doctor::parse_probe(&node, &logs))
 }
 
 /// The image cannot be had: no point waiting.

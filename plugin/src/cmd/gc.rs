@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{DeleteParams, Preconditions};
 use kube::{Api, Client};
-use nesting::gc::{self as decide, Action, Finding, Judged, Kind, Level, ListedNamespace, Survey};
+use nesting::gc::{self, Action, Finding, Judged, Kind, Level, ListedNamespace, Survey};
 use nesting::manifests::CONTROL_PLANE;
 use nesting::record::{self, LevelRecord};
 use nesting::{ClusterPath, labels};
@@ -77,7 +77,7 @@ struct Visit {
 
 /// Reaches cluster `path` (namespace `ns` in `parent`) and lists its
 /// inception namespaces and its record.
-async fn enter(
+async fn explore(
     parent: &Client,
     path: &ClusterPath,
     ns: &str,
@@ -125,7 +125,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
     let root = client::connect(global).await?;
     let file = kubeconfig_file::user_kubeconfig(global)?;
     let text = kubeconfig_file::read_or_empty(&file)?;
-    let marked = decide::marked_contexts(&text)
+    let marked = gc::marked_contexts(&text)
         .with_context(|| format!("cannot read the contexts of {}", file.display()))?;
 
     // The current context may itself be a cluster of a tree: its context
@@ -162,7 +162,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
             current_context: v.current_context,
             namespaces: v.namespaces.iter().map(listed).collect(),
         };
-        let judged = decide::judge(&level);
+        let judged = gc::judge(&level);
         for (ns, path) in &judged.kept {
             survey.live.insert(path.clone());
             let deleting = level
@@ -172,7 +172,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
             if deleting {
                 continue;
             }
-            match enter(&v.client, path, ns, &mut tunnels).await {
+            match explore(&v.client, path, ns, &mut tunnels).await {
                 Ok((inner, namespaces, rec)) => {
                     let mut own = vec![path.clone()];
                     if let Some(p) = rec.and_then(|r| r.path.parse::<ClusterPath>().ok())
@@ -260,7 +260,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
 
     // Contexts `connect` added for clusters known to be gone.
     let file_name = file.display().to_string();
-    let stale: Vec<Finding> = decide::stale_contexts(&marked, &survey, &file_name, &root.context);
+    let stale: Vec<Finding> = gc::stale_contexts(&marked, &survey, &file_name, &root.context);
     if !stale.is_empty() {
         if args.dry_run {
             for f in &stale {

@@ -50,7 +50,7 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
         multi: MultiProgress::new(),
         started: Instant::now(),
     };
-    let done = build(&run, cluster.client.clone(), plan.level(1)).await?;
+    let done = up_siblings(&run, cluster.client.clone(), plan.level(1)).await?;
     for l in summary(&plan, &done, args.wait) {
         writeln!(out, "{l}")?;
     }
@@ -133,20 +133,20 @@ fn summary(plan: &Plan, done: &[Outcome], waited: bool) -> Vec<String> {
     lines
 }
 
-/// Brings up the sibling clusters `kids` inside the cluster `parent`
+/// Brings up the sibling clusters `siblings` inside the cluster `parent`
 /// reaches; each one then goes on with its own children as soon as it is
 /// Ready, whatever its siblings are doing.
-async fn build(run: &Run<'_>, parent: Client, kids: Vec<usize>) -> Result<Vec<Outcome>> {
+async fn up_siblings(run: &Run<'_>, parent: Client, siblings: Vec<usize>) -> Result<Vec<Outcome>> {
     // Below the top, the parent is a cluster of this tree: check that the
     // children's planned networks still fit what it really uses.
-    if let Some(&first) = kids.first()
+    if let Some(&first) = siblings.first()
         && let Some(at) = run.plan.clusters[first].path.parent()
     {
         let found = discover::discover(&parent).await;
         let used: Vec<_> = (found.service_cidrs.iter().chain(&found.pod_cidrs))
             .map(|f| (f.cidr, f.source.clone()))
             .collect();
-        for &i in &kids {
+        for &i in &siblings {
             let c = &run.plan.clusters[i];
             let bad = nesting::cidr::clashes(&c.networks, &used, &found.node_ips);
             if !bad.is_empty() {
@@ -161,15 +161,15 @@ async fn build(run: &Run<'_>, parent: Client, kids: Vec<usize>) -> Result<Vec<Ou
         }
     }
     // Check every sibling before writing anything.
-    let mut mine = Vec::new();
-    for &i in &kids {
+    let mut checked = Vec::new();
+    for &i in &siblings {
         let mut c = run.plan.clusters[i].clone();
         let existed = state::reconcile(&parent, run.plan, &mut c).await?;
-        mine.push((c, existed));
+        checked.push((c, existed));
     }
-    let subtrees = mine
+    let subtrees = checked
         .into_iter()
-        .map(|(c, existed)| Box::pin(one(run, &parent, c, existed)));
+        .map(|(c, existed)| Box::pin(up_cluster(run, &parent, c, existed)));
     Ok(try_join_all(subtrees)
         .await?
         .into_iter()
@@ -183,7 +183,7 @@ fn secs(run: &Run<'_>) -> f64 {
 
 /// One cluster: apply, wait for its Pods and nodes, record it inside
 /// itself, then its children through its own API.
-async fn one(
+async fn up_cluster(
     run: &Run<'_>,
     parent: &Client,
     c: PlannedCluster,
@@ -237,7 +237,7 @@ async fn one(
     ));
     let mut all = vec![o.clone()];
     if !c.children.is_empty() {
-        all.extend(build(run, inner.clone(), c.children.clone()).await?);
+        all.extend(up_siblings(run, inner.clone(), c.children.clone()).await?);
     }
     Ok(all)
 }
