@@ -6,17 +6,19 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use futures::future::try_join_all;
-use indicatif::MultiProgress;
+use indicatif::{MultiProgress, ProgressBar};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use nesting::manifests::{Manifest, SERVICE};
+use nesting::plan::Runtime;
 use nesting::stage::Stage;
 use nesting::{ClusterPath, Plan, PlannedCluster, record};
 
 use crate::cli::{Global, UpArgs};
 use crate::client;
 use crate::discover;
+use crate::tunnel::Tunnel;
 use crate::{apply, reach, request, state, wait};
 
 async fn service_ip(client: &kube::Client, namespace: &str) -> Result<std::net::IpAddr> {
@@ -181,15 +183,14 @@ fn secs(run: &Run<'_>) -> f64 {
     run.started.elapsed().as_secs_f64()
 }
 
-/// One cluster: apply, wait for its Pods and nodes, record it inside
-/// itself, then its children through its own API.
+/// One cluster, step by step: its configuration, its nodes, waiting for
+/// them, its record inside itself, then its children through its own API.
 async fn up_cluster(
     run: &Run<'_>,
     parent: &Client,
     c: PlannedCluster,
     existed: bool,
 ) -> Result<Vec<Outcome>> {
-    let plan = run.plan;
     let pb = wait::bar(&run.multi, c.path.to_string(), "applying");
     let mut o = Outcome {
         path: c.path.clone(),
@@ -199,47 +200,90 @@ async fn up_cluster(
         pods_ready: None,
         nodes_ready: None,
     };
-    // The parent apiserver's endpoints, which the node Pods reject.
-    let mut runtime = nesting::plan::Runtime {
-        apiserver_ip: None,
-        parent_apiservers: discover::parent_apiservers(parent).await,
-    };
-    // Everything but the workloads first: the Service's ClusterIP then
-    // goes into the node Pods' host aliases.
-    let (workloads, base): (Vec<_>, Vec<_>) = plan
-        .manifests_with(&c, &runtime)?
-        .into_iter()
-        .partition(|m| Stage::of(m) == Stage::Workloads);
-    apply::apply_cluster(parent, &base).await?;
-    runtime.apiserver_ip = Some(service_ip(parent, &c.namespace).await?);
-    let workloads: Vec<Manifest> = plan
-        .manifests_with(&c, &runtime)?
-        .into_iter()
-        .filter(|m| workloads.iter().any(|w| w.kind() == m.kind()))
-        .collect();
-    apply::apply_cluster(parent, &workloads).await?;
-    o.objects = base.len() + workloads.len();
+    let (runtime, config) = apply_config(run.plan, parent, &c).await?;
+    let nodes = apply_nodes(run.plan, parent, &c, &runtime).await?;
+    o.objects = config + nodes;
     o.apply.1 = secs(run);
     if !run.args.wait {
         pb.finish_with_message(format!("applied {} objects", o.objects));
         return Ok(vec![o]);
     }
-    wait::wait_ready(parent, &c, &pb, run.args.timeout).await?;
-    o.pods_ready = Some(secs(run));
-    let (inner, _tunnel) = reach::inner(parent, &c.path, &c.namespace).await?;
-    wait::wait_nodes(parent, &inner, &c, &pb, run.args.timeout).await?;
-    o.nodes_ready = Some(secs(run));
-    record(&inner, plan, &c).await?;
+    let (inner, _tunnel) = wait_cluster(run, parent, &c, &pb, &mut o).await?;
+    record(&inner, run.plan, &c).await?;
     pb.finish_with_message(format!(
         "Ready: {} nodes, boot {:.1}s",
         1 + c.workers,
         o.boot().unwrap_or_default()
     ));
-    let mut all = vec![o.clone()];
-    if !c.children.is_empty() {
-        all.extend(up_siblings(run, inner.clone(), c.children.clone()).await?);
-    }
+    let mut all = vec![o];
+    all.extend(up_children(run, inner, &c).await?);
     Ok(all)
+}
+
+/// Applies everything but the node workloads: the Namespace, Secrets,
+/// ConfigMaps and the apiserver Service. Returns what the node Pods need
+/// to know from the parent (its apiserver endpoints, which they reject,
+/// and the Service's ClusterIP, for their host aliases) and how many
+/// objects were applied.
+async fn apply_config(
+    plan: &Plan,
+    parent: &Client,
+    c: &PlannedCluster,
+) -> Result<(Runtime, usize)> {
+    let mut runtime = Runtime {
+        apiserver_ip: None,
+        parent_apiservers: discover::parent_apiservers(parent).await,
+    };
+    let config: Vec<Manifest> = plan
+        .manifests_with(c, &runtime)?
+        .into_iter()
+        .filter(|m| Stage::of(m) != Stage::Workloads)
+        .collect();
+    apply::apply_cluster(parent, &config).await?;
+    runtime.apiserver_ip = Some(service_ip(parent, &c.namespace).await?);
+    Ok((runtime, config.len()))
+}
+
+/// Applies the control plane's StatefulSet and the workers' Deployment,
+/// together. Returns how many objects were applied.
+async fn apply_nodes(
+    plan: &Plan,
+    parent: &Client,
+    c: &PlannedCluster,
+    runtime: &Runtime,
+) -> Result<usize> {
+    let nodes: Vec<Manifest> = plan
+        .manifests_with(c, runtime)?
+        .into_iter()
+        .filter(|m| Stage::of(m) == Stage::Workloads)
+        .collect();
+    apply::apply_cluster(parent, &nodes).await?;
+    Ok(nodes.len())
+}
+
+/// Waits for the node Pods, then for the nodes inside, through a tunnel
+/// that is returned with a client for the cluster.
+async fn wait_cluster(
+    run: &Run<'_>,
+    parent: &Client,
+    c: &PlannedCluster,
+    pb: &ProgressBar,
+    o: &mut Outcome,
+) -> Result<(Client, Tunnel)> {
+    wait::wait_ready(parent, c, pb, run.args.timeout).await?;
+    o.pods_ready = Some(secs(run));
+    let (inner, tunnel) = reach::inner(parent, &c.path, &c.namespace).await?;
+    wait::wait_nodes(parent, &inner, c, pb, run.args.timeout).await?;
+    o.nodes_ready = Some(secs(run));
+    Ok((inner, tunnel))
+}
+
+/// The cluster's children, through its own API.
+async fn up_children(run: &Run<'_>, inner: Client, c: &PlannedCluster) -> Result<Vec<Outcome>> {
+    if c.children.is_empty() {
+        return Ok(Vec::new());
+    }
+    up_siblings(run, inner, c.children.clone()).await
 }
 
 /// Stores the cluster's place in the tree inside the cluster itself.
