@@ -5,6 +5,8 @@ pub mod cli;
 mod client;
 mod cmd;
 mod discover;
+#[cfg(test)]
+mod fake;
 mod kubeconfig_file;
 mod output;
 mod reach;

@@ -166,3 +166,56 @@ mod tests {
         assert!(!Missing::is_none(&anyhow!("no cluster lab/0 here")));
     }
 }
+
+#[cfg(test)]
+mod requests {
+    use http::Method;
+
+    use super::*;
+    use crate::fake;
+
+    async fn find(items: Vec<serde_json::Value>) -> (Result<String>, Vec<fake::Seen>) {
+        let (client, log, _server) = fake::serve(move |_| fake::list("Namespace", items.clone()));
+        let p: ClusterPath = "lab/0".parse().unwrap();
+        (find_namespace(&client, &p).await, log.all())
+    }
+
+    #[tokio::test]
+    async fn finds_the_one_namespace_labelled_with_the_path() {
+        let ns = fake::namespace("inception-lab-0", "lab/0", None, true);
+        let (found, seen) = find(vec![ns]).await;
+        assert_eq!(found.unwrap(), "inception-lab-0");
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].is(&Method::GET, "/api/v1/namespaces"), "{seen:?}");
+        // The selector names the tree and the dotted path.
+        assert!(seen[0].query.contains("lab.0"), "{:?}", seen[0].query);
+    }
+
+    #[tokio::test]
+    async fn none_or_two_namespaces_are_typed_errors() {
+        let (none, _) = find(vec![]).await;
+        let none = none.unwrap_err();
+        assert!(Missing::is_none(&none), "{none:#}");
+        let ns = |n| fake::namespace(n, "lab/0", None, true);
+        let (many, _) = find(vec![ns("a"), ns("b")]).await;
+        let many = many.unwrap_err();
+        assert!(
+            matches!(many.downcast_ref(), Some(Missing::Many(p)) if p.to_string() == "lab/0"),
+            "{many:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn reaching_a_top_cluster_opens_no_tunnel() {
+        let (client, log, _server) = fake::serve(|_| {
+            fake::list(
+                "Namespace",
+                vec![fake::namespace("inception-lab", "lab", None, true)],
+            )
+        });
+        let r = reach(&client, &"lab".parse().unwrap()).await.unwrap();
+        assert_eq!(r.namespace, "inception-lab");
+        assert!(r.tunnels.is_empty());
+        assert_eq!(log.all().len(), 1);
+    }
+}
