@@ -145,6 +145,47 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
     survey.live.extend(own.iter().cloned());
     survey.explored.extend(own.iter().cloned());
 
+    let mut found = search(&root, own, survey).await?;
+    let mut tally = Tally::default();
+    remove_findings(&found.searched, args.dry_run, &mut tally, out).await?;
+    // The deletions are done: close the tunnels.
+    found.tunnels.clear();
+    forget_stale(
+        &root,
+        &file,
+        &marked,
+        &found.survey,
+        args.dry_run,
+        &mut tally,
+        out,
+    )?;
+    summary(&root.context, &found, &tally, args.dry_run, out)
+}
+
+/// What `gc` found: every cluster searched, those it could not search,
+/// what is known to exist, and the tunnels its clients go through.
+struct Found {
+    searched: Vec<Searched>,
+    unsearched: Vec<String>,
+    survey: Survey,
+    tunnels: Vec<Tunnel>,
+}
+
+/// Removals made (or that would be), failed, and stuck.
+#[derive(Default)]
+struct Tally {
+    removed: usize,
+    failed: usize,
+    stuck: usize,
+}
+
+/// Lists the inception namespaces of the current context and of every
+/// cluster reachable below it, level by level, and judges each level.
+async fn search(
+    root: &client::Cluster,
+    own: Vec<ClusterPath>,
+    mut survey: Survey,
+) -> Result<Found> {
     let mut queue = VecDeque::from([Visit {
         client: root.client.clone(),
         place: root.context.clone(),
@@ -211,20 +252,32 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
         });
     }
 
-    // Act on what each cluster holds.
-    let mut removed = 0usize;
-    let mut failed = 0usize;
-    let mut stuck = 0usize;
-    for s in &searched {
+    Ok(Found {
+        searched,
+        unsearched,
+        survey,
+        tunnels,
+    })
+}
+
+/// Deletes what each searched cluster holds that is left over (lists it
+/// with `dry_run`).
+async fn remove_findings(
+    searched: &[Searched],
+    dry_run: bool,
+    t: &mut Tally,
+    out: &mut impl Write,
+) -> Result<()> {
+    for s in searched {
         let api: Api<Namespace> = Api::all(s.client.clone());
         for f in &s.judged.findings {
             if f.action == Action::Stuck {
-                stuck += 1;
+                t.stuck += 1;
                 writeln!(out, "{}", f.line(false))?;
                 continue;
             }
-            if args.dry_run {
-                removed += 1;
+            if dry_run {
+                t.removed += 1;
                 writeln!(out, "{}", f.line(false))?;
                 continue;
             }
@@ -242,29 +295,40 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
             }
             match api.delete(&f.name, &dp).await {
                 Ok(_) => {
-                    removed += 1;
+                    t.removed += 1;
                     writeln!(out, "{}", f.line(true))?;
                 }
                 Err(kube::Error::Api(e)) if e.is_not_found() => {
-                    removed += 1;
+                    t.removed += 1;
                     writeln!(out, "{}", f.line(true))?;
                 }
                 Err(e) => {
-                    failed += 1;
+                    t.failed += 1;
                     writeln!(out, "{}", failed_line(f, &e))?;
                 }
             }
         }
     }
-    drop(tunnels);
+    Ok(())
+}
 
-    // Contexts `connect` added for clusters known to be gone.
+/// Removes from the user's kubeconfig the contexts `connect` added for
+/// clusters known to be gone.
+fn forget_stale(
+    root: &client::Cluster,
+    file: &std::path::Path,
+    marked: &[(String, nesting::kubeconfig::Mark)],
+    survey: &Survey,
+    dry_run: bool,
+    t: &mut Tally,
+    out: &mut impl Write,
+) -> Result<()> {
     let file_name = file.display().to_string();
-    let stale: Vec<Finding> = gc::stale_contexts(&marked, &survey, &file_name, &root.context);
+    let stale: Vec<Finding> = gc::stale_contexts(marked, survey, &file_name, &root.context);
     if !stale.is_empty() {
-        if args.dry_run {
+        if dry_run {
             for f in &stale {
-                removed += 1;
+                t.removed += 1;
                 writeln!(out, "{}", f.line(false))?;
             }
         } else {
@@ -273,7 +337,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
                 .filter(|(n, _)| stale.iter().any(|f| f.name == *n))
                 .map(|(_, m)| m.path.clone())
                 .collect();
-            let result = kubeconfig_file::update(&file, |text| {
+            let result = kubeconfig_file::update(file, |text| {
                 let (new, gone) = nesting::kubeconfig::remove_from_text(text, |m| {
                     m.from.as_deref() == Some(root.context.as_str()) && doomed.contains(&m.path)
                 })
@@ -283,7 +347,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
             match result {
                 Ok(gone) => {
                     for name in gone {
-                        removed += 1;
+                        t.removed += 1;
                         let f = stale.iter().find(|f| f.name == name);
                         match f {
                             Some(f) => writeln!(out, "{}", f.line(true))?,
@@ -297,7 +361,7 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
                 }
                 Err(e) => {
                     for f in &stale {
-                        failed += 1;
+                        t.failed += 1;
                         writeln!(out, "{}", failed_line(f, &format!("{e:#}")))?;
                     }
                 }
@@ -305,28 +369,42 @@ pub async fn gc(global: &Global, args: &GcArgs, out: &mut impl Write) -> Result<
         }
     }
 
-    // Summary.
-    let clusters = searched.len() - 1;
+    Ok(())
+}
+
+fn summary(
+    context: &str,
+    found: &Found,
+    t: &Tally,
+    dry_run: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let clusters = found.searched.len() - 1;
     let scope = format!(
         "context {} and {clusters} cluster{} below it",
-        root.context,
+        context,
         if clusters == 1 { "" } else { "s" }
     );
-    if removed + failed + stuck == 0 {
+    if t.removed + t.failed + t.stuck == 0 {
         writeln!(out, "nothing to collect in {scope}")?;
-    } else if args.dry_run {
-        writeln!(out, "{removed} would be removed, {stuck} stuck, in {scope}")?;
+    } else if dry_run {
+        writeln!(
+            out,
+            "{} would be removed, {} stuck, in {scope}",
+            t.removed, t.stuck
+        )?;
     } else {
         writeln!(
             out,
-            "{removed} removed, {failed} failed, {stuck} stuck, in {scope}"
+            "{} removed, {} failed, {} stuck, in {scope}",
+            t.removed, t.failed, t.stuck
         )?;
     }
-    for u in &unsearched {
+    for u in &found.unsearched {
         writeln!(out, "  not searched inside {u}")?;
     }
-    if failed > 0 {
-        bail!("{failed} of {} removals failed", removed + failed);
+    if t.failed > 0 {
+        bail!("{} of {} removals failed", t.failed, t.removed + t.failed);
     }
     Ok(())
 }
