@@ -408,3 +408,45 @@ fn summary(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+
+    use super::*;
+    use crate::fake;
+
+    #[tokio::test]
+    async fn a_cluster_whose_control_plane_is_not_ready_is_not_entered() {
+        let (client, log, _server) = fake::serve(|_| fake::not_found());
+        let mut tunnels = Vec::new();
+        let path: ClusterPath = "lab".parse().unwrap();
+        let e = explore(&client, &path, "inception-lab", &mut tunnels)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "control plane not Ready");
+        assert!(tunnels.is_empty());
+        let seen = log.all();
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].is(
+            &Method::GET,
+            "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane"
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_control_plane_names_the_namespace() {
+        let (client, _log, _server) = fake::serve(|_| fake::status(403, "Forbidden"));
+        let mut tunnels = Vec::new();
+        let path: ClusterPath = "lab".parse().unwrap();
+        let e = explore(&client, &path, "inception-lab", &mut tunnels)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "cannot read the control plane in namespace inception-lab"
+        );
+    }
+}
