@@ -1,34 +1,28 @@
 //! `doctor`: preflight checks of the current cluster, before anything is
-//! created. This file gathers facts (API calls); `nesting::doctor` judges.
+//! created. This module gathers facts (API calls); `nesting::doctor`
+//! judges. `scratch` tries Pods in a namespace of its own.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::{
-    Container, HostPathVolumeSource, Namespace, Node, Pod, PodSpec, SecurityContext,
-    ServiceAccount, Volume, VolumeMount,
-};
-use kube::api::{DeleteParams, ListParams, LogParams, ObjectMeta, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Namespace, Node, PodSpec};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use nesting::doctor::{self, Check, DryRun, NamespaceState, NodeFacts, Report};
+use nesting::doctor::{self, Check, DryRun, NamespaceState, NodeFacts, ProbeFacts, Report};
 use nesting::manifests::Manifest;
+use nesting::ranges::{FoundRange, ParentNetworks};
 use nesting::{Plan, PlanRequest, TreeSpec, labels};
 
+mod scratch;
+
+use self::scratch::{cleanup, pod_dry_run, run_probe, scratch_namespace};
 use crate::cli::{DoctorArgs, Global, TreeFormat};
 use crate::discover;
-use crate::{apply, client, output, request, retry, state};
-
-/// How long the probe Pod may take to run to the end.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long a new namespace may take to get its default ServiceAccount.
-const SA_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long to wait for the doctor's namespace to be gone.
-const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::{apply, client, output, request, state};
 
 pub async fn doctor(global: &Global, args: &DoctorArgs, out: &mut impl Write) -> Result<()> {
     // Bad flags fail before any connection; a tree that does not fit is a
@@ -72,11 +66,7 @@ fn table(report: &Report, out: &mut impl Write) -> Result<()> {
 }
 
 /// The parent's ranges as the CIDR check describes them: flags win.
-fn ranges(
-    flags: &[String],
-    found: &[nesting::ranges::FoundRange],
-    flag: &str,
-) -> Vec<doctor::FoundRange> {
+fn ranges(flags: &[String], found: &[FoundRange], flag: &str) -> Vec<doctor::FoundRange> {
     if flags.is_empty() {
         found
             .iter()
@@ -97,6 +87,8 @@ fn ranges(
     }
 }
 
+/// Every check, in order: the API, RBAC, nodes, Pod Security, the node
+/// Pod (and the probe), CIDRs, and what already exists.
 async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) -> Result<Report> {
     let client = &cluster.client;
     let mut checks = Vec::new();
@@ -124,8 +116,52 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
         namespace_state(client, &top_namespace),
     );
     checks.push(rbac);
+    let node_facts = nodes.as_ref().map(Vec::as_slice).map_err(String::as_str);
+    let (plan, cidr_check) = plan_here(args, &req, &found, node_facts);
+    checks.push(doctor::nodes(node_facts));
+    let (shape, ns_manifest, node_pod) = shape_of(&plan, &req)?;
+    checks.push(pod_security(client, &top_namespace, &ns_manifest, &existing).await);
+    let (more, probe) = try_pods(
+        client,
+        args,
+        &shape,
+        &ns_manifest,
+        &node_pod,
+        &top_namespace,
+    )
+    .await?;
+    checks.extend(more);
+    checks.push(cidr_check);
 
-    // The plan against what the cluster uses.
+    let state = match &existing {
+        Ok(None) => NamespaceState::Absent,
+        Ok(Some(ns)) => describe_namespace(ns),
+        Err(e) => {
+            checks.push(Check::warn(
+                "namespace",
+                format!("cannot read namespace {top_namespace}: {e}"),
+                "see the rbac check",
+            ));
+            return Ok(Report::new(checks, probe));
+        }
+    };
+    let want = plan.as_ref().ok().map(|p| p.digest(&p.clusters[0]));
+    checks.push(doctor::existing(
+        &top_namespace,
+        &req.tree.name,
+        want.as_deref(),
+        &state,
+    ));
+    Ok(Report::new(checks, probe))
+}
+
+/// The plan against what the cluster uses, and the CIDR check.
+fn plan_here(
+    args: &DoctorArgs,
+    req: &PlanRequest,
+    found: &ParentNetworks,
+    nodes: Result<&[NodeFacts], &str>,
+) -> (Result<Plan, nesting::Error>, Check) {
     let mut full = req.clone();
     found.fold_into(&mut full, request::given(&args.plan));
     let plan = Plan::new(&full);
@@ -139,20 +175,24 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
         &found.pod_cidrs,
         "--parent-pod-cidr",
     );
-    let node_ips = full.cidr.node_ips.clone();
-    let node_facts = nodes.as_ref().map(Vec::as_slice).map_err(String::as_str);
-    let cidr_check = doctor::cidrs(&doctor::CidrFacts {
+    let check = doctor::cidrs(&doctor::CidrFacts {
         request: &full.cidr,
         clusters: usize::try_from(req.tree.cluster_count()).unwrap_or(usize::MAX),
         service_cidrs: &service,
         pod_cidrs: &pod,
-        node_ips: &node_ips,
-        has_nodes: node_facts.is_ok_and(|n| !n.is_empty()),
+        node_ips: &full.cidr.node_ips,
+        has_nodes: nodes.is_ok_and(|n| !n.is_empty()),
     });
-    checks.push(doctor::nodes(node_facts));
-    // What the node Pods and the namespace look like: from the plan, or,
-    // when the tree does not fit, from a one-cluster plan in the default pool.
-    let shape = match &plan {
+    (plan, check)
+}
+
+/// What the node Pods and the namespace look like: from the plan, or,
+/// when the tree does not fit, from a one-cluster plan in the default pool.
+fn shape_of(
+    plan: &Result<Plan, nesting::Error>,
+    req: &PlanRequest,
+) -> Result<(Plan, Namespace, PodSpec)> {
+    let shape = match plan {
         Ok(p) => p.clone(),
         Err(_) => Plan::new(&PlanRequest {
             tree: TreeSpec {
@@ -164,8 +204,7 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
             ..req.clone()
         })?,
     };
-    let top = &shape.clusters[0];
-    let manifests = shape.manifests(top)?;
+    let manifests = shape.manifests(&shape.clusters[0])?;
     let ns_manifest = manifests.iter().find_map(|m| match m {
         Manifest::Namespace(n) => Some(n.clone()),
         _ => None,
@@ -177,10 +216,18 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
     let (Some(ns_manifest), Some(node_pod)) = (ns_manifest, node_pod) else {
         bail!("the plan has no Namespace or control-plane StatefulSet");
     };
+    Ok((shape, ns_manifest, node_pod))
+}
 
-    // Pod Security: the namespace as up applies it, dry run.
-    let dry = namespace_dry_run(client, &ns_manifest).await;
-    let enforce = match &existing {
+/// Pod Security: the namespace as up applies it, dry run.
+async fn pod_security(
+    client: &Client,
+    top_namespace: &str,
+    ns_manifest: &Namespace,
+    existing: &Result<Option<Namespace>, String>,
+) -> Check {
+    let dry = namespace_dry_run(client, ns_manifest).await;
+    let enforce = match existing {
         Ok(Some(ns)) => Some(
             ns.metadata
                 .labels
@@ -190,17 +237,27 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
         ),
         _ => None,
     };
-    checks.push(doctor::pod_security(
-        &top_namespace,
+    doctor::pod_security(
+        top_namespace,
         match &dry {
             Ok(()) => DryRun::Accepted,
             Err((409, e)) => DryRun::Conflict(e),
             Err((_, e)) => DryRun::Refused(e),
         },
         enforce,
-    ));
+    )
+}
 
-    // The privileged node Pod (and the probe) in a namespace of our own.
+/// The privileged node Pod (and the probe) in a namespace of our own,
+/// deleted afterwards, even on Ctrl-C.
+async fn try_pods(
+    client: &Client,
+    args: &DoctorArgs,
+    shape: &Plan,
+    ns_manifest: &Namespace,
+    node_pod: &PodSpec,
+    top_namespace: &str,
+) -> Result<(Vec<Check>, Option<ProbeFacts>)> {
     let pod_security_labels: BTreeMap<String, String> = ns_manifest
         .metadata
         .labels
@@ -215,10 +272,10 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
         match &scratch {
             Err(e) => found.push(doctor::privileged_pods_unchecked(e)),
             Ok(ns) => {
-                let dry = pod_dry_run(client, ns, &node_pod).await;
+                let dry = pod_dry_run(client, ns, node_pod).await;
                 found.push(doctor::privileged_pods(
                     dry.as_ref().map(|_| ()).map_err(String::as_str),
-                    &top_namespace,
+                    top_namespace,
                 ));
             }
         }
@@ -247,32 +304,10 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
     if let Ok(ns) = &scratch {
         cleanup(client, ns).await;
     }
-    let Some((more, probe)) = done else {
+    let Some(done) = done else {
         bail!("interrupted (the doctor's namespace was deleted)");
     };
-    checks.extend(more);
-    checks.push(cidr_check);
-
-    let state = match &existing {
-        Ok(None) => NamespaceState::Absent,
-        Ok(Some(ns)) => describe_namespace(ns),
-        Err(e) => {
-            checks.push(Check::warn(
-                "namespace",
-                format!("cannot read namespace {top_namespace}: {e}"),
-                "see the rbac check",
-            ));
-            return Ok(Report::new(checks, probe));
-        }
-    };
-    let want = plan.as_ref().ok().map(|p| p.digest(&p.clusters[0]));
-    checks.push(doctor::existing(
-        &top_namespace,
-        &req.tree.name,
-        want.as_deref(),
-        &state,
-    ));
-    Ok(Report::new(checks, probe))
+    Ok(done)
 }
 
 async fn rbac(client: &Client, namespace: &str) -> Check {
@@ -365,7 +400,7 @@ fn describe_namespace(ns: &Namespace) -> NamespaceState {
 }
 
 /// What the server says to an API call: accepted, or its message.
-fn refusal(e: kube::Error) -> String {
+pub(super) fn refusal(e: kube::Error) -> String {
     match e {
         kube::Error::Api(s) => s.message,
         e => e.to_string(),
@@ -388,218 +423,4 @@ async fn namespace_dry_run(client: &Client, ns: &Namespace) -> Result<(), (u16, 
         kube::Error::Api(s) => (s.code, s.message),
         e => (0, e.to_string()),
     })
-}
-
-/// A real, short-lived namespace labelled like the plugin's, to try Pods
-/// in; it has its default ServiceAccount when this returns.
-async fn scratch_namespace(
-    client: &Client,
-    mut labels: BTreeMap<String, String>,
-) -> Result<String, String> {
-    labels.insert(doctor::DOCTOR_LABEL.into(), "true".into());
-    let api: Api<Namespace> = Api::all(client.clone());
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            generate_name: Some("inception-doctor-".into()),
-            labels: Some(labels),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    let made = api
-        .create(&PostParams::default(), &ns)
-        .await
-        .map_err(|e| format!("cannot create a namespace: {}", refusal(e)))?;
-    let name = made.metadata.name.unwrap_or_default();
-    tracing::info!(namespace = %name, "created the doctor's namespace");
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
-    let start = Instant::now();
-    while start.elapsed() < SA_TIMEOUT {
-        if let Ok(Some(_)) = sas.get_opt("default").await {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    Ok(name)
-}
-
-/// A node Pod, as the control-plane StatefulSet makes it, dry run.
-async fn pod_dry_run(client: &Client, namespace: &str, spec: &PodSpec) -> Result<(), String> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pod = Pod {
-        metadata: ObjectMeta {
-            generate_name: Some("node-".into()),
-            ..ObjectMeta::default()
-        },
-        spec: Some(spec.clone()),
-        ..Pod::default()
-    };
-    let pp = PostParams {
-        dry_run: true,
-        ..PostParams::default()
-    };
-    api.create(&pp, &pod).await.map(drop).map_err(refusal)
-}
-
-const PROBE_POD: &str = "probe";
-
-/// Runs the probe Pod to the end; its node and what it printed.
-async fn run_probe(
-    client: &Client,
-    namespace: &str,
-    image: &str,
-) -> Result<doctor::ProbeFacts, String> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pod = Pod {
-        metadata: ObjectMeta {
-            name: Some(PROBE_POD.into()),
-            ..ObjectMeta::default()
-        },
-        spec: Some(PodSpec {
-            restart_policy: Some("Never".into()),
-            automount_service_account_token: Some(false),
-            enable_service_links: Some(false),
-            termination_grace_period_seconds: Some(0),
-            containers: vec![Container {
-                name: PROBE_POD.into(),
-                image: Some(image.into()),
-                image_pull_policy: Some("IfNotPresent".into()),
-                command: Some(vec!["sh".into(), "-c".into(), doctor::PROBE_SCRIPT.into()]),
-                security_context: Some(SecurityContext {
-                    privileged: Some(true),
-                    ..SecurityContext::default()
-                }),
-                volume_mounts: Some(vec![VolumeMount {
-                    name: "modules".into(),
-                    mount_path: doctor::PROBE_MODULES_MOUNT.into(),
-                    read_only: Some(true),
-                    ..VolumeMount::default()
-                }]),
-                ..Container::default()
-            }],
-            volumes: Some(vec![Volume {
-                name: "modules".into(),
-                host_path: Some(HostPathVolumeSource {
-                    path: "/lib/modules".into(),
-                    type_: Some(String::new()),
-                }),
-                ..Volume::default()
-            }]),
-            ..PodSpec::default()
-        }),
-        ..Pod::default()
-    };
-    api.create(&PostParams::default(), &pod)
-        .await
-        .map_err(|e| format!("refused: {}", refusal(e)))?;
-    let start = Instant::now();
-    let done = loop {
-        let p = retry::retry(|| api.get(PROBE_POD))
-            .await
-            .map_err(|e| e.to_string())?;
-        let phase = p.status.as_ref().and_then(|s| s.phase.clone());
-        if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
-            break p;
-        }
-        if let Some(reason) = image_problem(&p) {
-            return Err(reason);
-        }
-        if start.elapsed() > PROBE_TIMEOUT {
-            return Err(format!(
-                "still {} after {}s{}",
-                phase.unwrap_or_else(|| "Pending".into()),
-                PROBE_TIMEOUT.as_secs(),
-                why_waiting(&p)
-            ));
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
-    let node = done
-        .spec
-        .as_ref()
-        .and_then(|s| s.node_name.clone())
-        .unwrap_or_else(|| "?".into());
-    let logs = api
-        .logs(PROBE_POD, &LogParams::default())
-        .await
-        .map_err(|e| format!("cannot read its output: {e}"))?;
-    if done.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed") {
-        return Err(format!(
-            "it failed on node {node}: {}",
-            logs.lines().last().unwrap_or("no output")
-        ));
-    }
-    Ok(doctor::parse_probe(&node, &logs))
-}
-
-/// The image cannot be had: no point waiting.
-fn image_problem(p: &Pod) -> Option<String> {
-    const HOPELESS: &[&str] = &[
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "ErrImageNeverPull",
-        "InvalidImageName",
-    ];
-    let st = p.status.as_ref()?;
-    st.container_statuses.iter().flatten().find_map(|cs| {
-        let waiting = cs.state.as_ref()?.waiting.as_ref()?;
-        let reason = waiting.reason.as_deref()?;
-        HOPELESS.contains(&reason).then(|| {
-            format!(
-                "the node cannot get the image ({reason}: {})",
-                waiting.message.as_deref().unwrap_or("no message")
-            )
-        })
-    })
-}
-
-/// `: reason message` of a Pod that did not run.
-fn why_waiting(p: &Pod) -> String {
-    let st = p.status.clone().unwrap_or_default();
-    let mut why = Vec::new();
-    for c in st.conditions.unwrap_or_default() {
-        if c.status != "True" && c.message.is_some() {
-            why.push(format!(
-                "{} {}",
-                c.reason.unwrap_or_default(),
-                c.message.unwrap_or_default()
-            ));
-        }
-    }
-    for cs in st.container_statuses.unwrap_or_default() {
-        if let Some(w) = cs.state.and_then(|s| s.waiting) {
-            why.push(format!(
-                "{} {}",
-                w.reason.unwrap_or_default(),
-                w.message.unwrap_or_default()
-            ));
-        }
-    }
-    if why.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", why.join("; ").trim())
-    }
-}
-
-/// Deletes the doctor's namespace (and the probe Pod at once), waiting a
-/// little for it to go.
-async fn cleanup(client: &Client, namespace: &str) {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let _ = pods
-        .delete(PROBE_POD, &DeleteParams::default().grace_period(0))
-        .await;
-    let api: Api<Namespace> = Api::all(client.clone());
-    if let Err(e) = api.delete(namespace, &DeleteParams::background()).await {
-        eprintln!("warning: cannot delete the doctor's namespace {namespace}: {e}");
-        return;
-    }
-    let start = Instant::now();
-    while start.elapsed() < CLEANUP_TIMEOUT {
-        if let Ok(None) = api.get_opt(namespace).await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    tracing::warn!(%namespace, "the doctor's namespace is still being deleted");
 }
