@@ -164,3 +164,102 @@ async fn scale_one(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+    use nesting::{Plan, PlanRequest, TreeSpec};
+    use serde_json::json;
+
+    use super::*;
+    use crate::fake;
+
+    const DEPLOY: &str = "/apis/apps/v1/namespaces/inception-lab/deployments/workers";
+
+    /// The cluster, holding its record of a /16 pod CIDR.
+    fn inner() -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
+        let plan = Plan::new(&PlanRequest::new(TreeSpec {
+            name: "lab".into(),
+            depth: 1,
+            width: 1,
+            workers: 1,
+        }))
+        .unwrap();
+        let cm = plan.record(&plan.clusters[0]).to_config_map().unwrap();
+        let cm = serde_json::to_value(cm).unwrap();
+        fake::serve(move |s| match s.path.as_str() {
+            "/api/v1/namespaces/kube-public/configmaps/kubectl-inception" => fake::ok(cm.clone()),
+            _ => fake::not_found(),
+        })
+    }
+
+    /// The parent, with a Deployment of one worker.
+    fn parent() -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
+        fake::serve(|s| {
+            let d = json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "workers", "namespace": "inception-lab"},
+                "spec": {"replicas": 1, "selector": {}, "template": {}},
+            });
+            match (s.method.as_str(), s.path.as_str()) {
+                ("GET", DEPLOY) => fake::ok(d),
+                ("PATCH", p) if p == format!("{DEPLOY}/scale") => fake::ok(json!({
+                    "apiVersion": "autoscaling/v1", "kind": "Scale",
+                    "metadata": {"name": "workers"}, "spec": {"replicas": 3},
+                })),
+                _ => fake::not_found(),
+            }
+        })
+    }
+
+    fn args(workers: u32) -> ScaleArgs {
+        ScaleArgs {
+            path: "lab".into(),
+            workers,
+            wait: false,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn scaling_patches_the_workers_deployment() {
+        let (inner, _, _i) = inner();
+        let (parent, log, _p) = parent();
+        let mut out = Vec::new();
+        let path: ClusterPath = "lab".parse().unwrap();
+        scale_one(&parent, &inner, &path, "inception-lab", &args(3), &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "cluster lab: workers 1 -> 3 (not waiting)\n"
+        );
+        let patch = log
+            .all()
+            .into_iter()
+            .find(|s| s.method == Method::PATCH)
+            .unwrap();
+        assert_eq!(patch.path, format!("{DEPLOY}/scale"));
+        assert_eq!(patch.body, json!({"spec": {"replicas": 3}}));
+    }
+
+    #[tokio::test]
+    async fn too_many_workers_change_nothing() {
+        let (inner, _, _i) = inner();
+        let (parent, log, _p) = parent();
+        let path: ClusterPath = "lab".parse().unwrap();
+        let e = scale_one(
+            &parent,
+            &inner,
+            &path,
+            "inception-lab",
+            &args(100_000),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cluster lab cannot hold 100000 workers"), "{e}");
+        assert!(log.all().is_empty(), "{:?}", log.all());
+    }
+}
