@@ -6,23 +6,21 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
-use k8s_openapi::api::core::v1::{Namespace, Node, PodSpec};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use k8s_openapi::api::core::v1::{Namespace, PodSpec};
+use kube::Client;
 use nesting::doctor::{self, Check, DryRun, NamespaceState, NodeFacts, ProbeFacts, Report};
 use nesting::manifests::Manifest;
 use nesting::ranges::{FoundRange, ParentNetworks};
-use nesting::{Plan, PlanRequest, TreeSpec, labels};
+use nesting::{Plan, PlanRequest, TreeSpec};
 
+mod facts;
 mod scratch;
 
+use self::facts::{describe_namespace, namespace_dry_run, namespace_state, nodes, rbac};
 use self::scratch::{cleanup, pod_dry_run, run_probe, scratch_namespace};
 use crate::cli::{DoctorArgs, Global, TreeFormat};
 use crate::discover;
-use crate::{apply, client, output, request, state};
+use crate::{client, output, request};
 
 pub async fn doctor(global: &Global, args: &DoctorArgs, out: &mut impl Write) -> Result<()> {
     // Bad flags fail before any connection; a tree that does not fit is a
@@ -308,119 +306,4 @@ async fn try_pods(
         bail!("interrupted (the doctor's namespace was deleted)");
     };
     Ok(done)
-}
-
-async fn rbac(client: &Client, namespace: &str) -> Check {
-    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let ask = |n: doctor::Need| {
-        let api = api.clone();
-        let review = SelfSubjectAccessReview {
-            spec: SelfSubjectAccessReviewSpec {
-                resource_attributes: Some(ResourceAttributes {
-                    verb: Some(n.verb.into()),
-                    group: Some(n.group.into()),
-                    resource: Some(n.resource.into()),
-                    subresource: (!n.subresource.is_empty()).then(|| n.subresource.into()),
-                    namespace: (n.resource != "namespaces").then(|| namespace.to_string()),
-                    ..ResourceAttributes::default()
-                }),
-                ..SelfSubjectAccessReviewSpec::default()
-            },
-            ..SelfSubjectAccessReview::default()
-        };
-        async move {
-            let answer = api
-                .create(&PostParams::default(), &review)
-                .await
-                .map(|r| r.status.is_some_and(|s| s.allowed))
-                .map_err(|e| e.to_string());
-            (n, answer)
-        }
-    };
-    let answers = futures::future::join_all(doctor::NEEDED.iter().copied().map(ask)).await;
-    doctor::rbac(&answers, namespace)
-}
-
-async fn nodes(client: &Client) -> Result<Vec<NodeFacts>, String> {
-    let api: Api<Node> = Api::all(client.clone());
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(list
-        .items
-        .into_iter()
-        .map(|n| {
-            let spec = n.spec.unwrap_or_default();
-            NodeFacts {
-                name: n.metadata.name.unwrap_or_default(),
-                ready: n
-                    .status
-                    .and_then(|s| s.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True"),
-                unschedulable: spec.unschedulable.unwrap_or(false),
-                taints: spec
-                    .taints
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-                    .map(|t| t.key)
-                    .collect(),
-            }
-        })
-        .collect())
-}
-
-async fn namespace_state(client: &Client, name: &str) -> Result<Option<Namespace>, String> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    api.get_opt(name).await.map_err(|e| e.to_string())
-}
-
-fn describe_namespace(ns: &Namespace) -> NamespaceState {
-    if let Some(t) = &ns.metadata.deletion_timestamp {
-        let conditions = state::true_conditions(ns);
-        return NamespaceState::Terminating {
-            since: t.0.to_string(),
-            conditions,
-        };
-    }
-    let managed = ns
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(labels::MANAGED_BY))
-        .is_some_and(|v| v == labels::MANAGER);
-    NamespaceState::Exists {
-        managed,
-        path: state::path_of(ns).map(|p| p.to_string()),
-        digest: state::digest_of(ns).map(str::to_string),
-    }
-}
-
-/// What the server says to an API call: accepted, or its message.
-pub(super) fn refusal(e: kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message,
-        e => e.to_string(),
-    }
-}
-
-/// Server-side apply of the namespace as `up` makes it, dry run; when
-/// refused, the HTTP code and message.
-async fn namespace_dry_run(client: &Client, ns: &Namespace) -> Result<(), (u16, String)> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let name = ns.metadata.name.clone().unwrap_or_default();
-    api.patch(
-        &name,
-        &PatchParams::apply(apply::FIELD_MANAGER).dry_run(),
-        &Patch::Apply(ns),
-    )
-    .await
-    .map(drop)
-    .map_err(|e| match e {
-        kube::Error::Api(s) => (s.code, s.message),
-        e => (0, e.to_string()),
-    })
 }

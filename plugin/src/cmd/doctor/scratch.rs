@@ -12,7 +12,7 @@ use kube::api::{DeleteParams, LogParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
 use nesting::doctor;
 
-use super::refusal;
+use super::facts::refusal;
 use crate::retry;
 
 /// How long the probe Pod may take to run to the end.
