@@ -141,6 +141,20 @@ pub fn update<T>(
     change: impl FnOnce(&str) -> Result<(Option<String>, T)>,
 ) -> Result<T> {
     let file = target(file)?;
+    // No directory, no file: nothing to lock, and only nothing to write.
+    if file
+        .parent()
+        .is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        let (new, done) = change("")?;
+        if new.is_some() {
+            bail!(
+                "cannot write {}: its directory does not exist",
+                file.display()
+            );
+        }
+        return Ok(done);
+    }
     let _lock = Lock::take(&file)?;
     let (new, done) = change(&read_or_empty(&file)?)?;
     if let Some(text) = new {
@@ -232,6 +246,16 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn nothing_to_remove_from_a_file_in_no_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("none/config");
+        let n = update(&file, |text| Ok((None, text.len()))).unwrap();
+        assert_eq!(n, 0);
+        assert!(append(&file, "y: 2").is_err());
+        assert!(!dir.path().join("none").exists());
     }
 
     #[test]
