@@ -374,6 +374,11 @@ mod tests {
     }
 
     #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
     fn down_wait_says_what_true_does() {
         let h = help("down");
         assert!(h.contains("Wait until the namespaces are gone"), "{h}");
