@@ -45,10 +45,19 @@ impl Log {
 pub fn serve(
     mut route: impl FnMut(&Seen) -> Response<Body> + Send + 'static,
 ) -> (Client, Log, JoinHandle<()>) {
+    serve_some(move |s| Some(route(s)))
+}
+
+/// As [`serve`], but a request `route` gives no answer to is left
+/// hanging, as by a server that went silent.
+pub fn serve_some(
+    mut route: impl FnMut(&Seen) -> Option<Response<Body>> + Send + 'static,
+) -> (Client, Log, JoinHandle<()>) {
     let (svc, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
     let log = Log::default();
     let kept = log.clone();
     let task = tokio::spawn(async move {
+        let mut hanging = Vec::new();
         while let Some((req, reply)) = handle.next_request().await {
             let (parts, body) = req.into_parts();
             let bytes = body.collect_bytes().await.unwrap_or_default();
@@ -60,7 +69,10 @@ pub fn serve(
             };
             let answer = route(&seen);
             kept.0.lock().unwrap().push(seen);
-            reply.send_response(answer);
+            match answer {
+                Some(a) => reply.send_response(a),
+                None => hanging.push(reply),
+            }
         }
     });
     (Client::new(svc, "default"), log, task)

@@ -426,4 +426,33 @@ mod tests {
         assert_eq!(c.workers, "0/0");
         assert_eq!(log.all().len(), 2);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_cluster_times_out_alone() {
+        let ready = json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "control-plane"},
+            "spec": {"replicas": 1, "selector": {}, "template": {}, "serviceName": "x"},
+            "status": {"replicas": 1, "readyReplicas": 1},
+        });
+        let (client, log, _server) = fake::serve_some(move |s| match s.path.as_str() {
+            "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane" => {
+                Some(fake::ok(ready.clone()))
+            }
+            // Its PKI Secrets, read to reach it, never come.
+            p if p.starts_with("/api/v1/namespaces/inception-lab/secrets/") => None,
+            _ => Some(fake::not_found()),
+        });
+        let found = vec![
+            ("lab".parse().unwrap(), ns("inception-lab", "lab")),
+            ("other".parse().unwrap(), ns("inception-other", "other")),
+        ];
+        let clusters = inspect_all(client, found).await;
+        assert_eq!(clusters[0].path, "lab");
+        assert_eq!(clusters[0].reachable, "no: no answer in 15s");
+        // Its sibling was inspected on its own, unaffected.
+        assert_eq!(clusters[1].path, "other");
+        assert_eq!(clusters[1].reachable, "no: control plane not Ready");
+        assert!(log.count(&Method::GET, "/api/v1/namespaces/inception-lab/secrets/pki") == 1);
+    }
 }
