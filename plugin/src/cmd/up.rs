@@ -19,11 +19,11 @@ use crate::cli::{Global, UpArgs};
 use crate::client;
 use crate::discover;
 use crate::tunnel::Tunnel;
-use crate::{apply, reach, request, state, wait};
+use crate::{apply, reach, request, retry, state, wait};
 
 async fn service_ip(client: &kube::Client, namespace: &str) -> Result<std::net::IpAddr> {
     let api: kube::Api<Service> = kube::Api::namespaced(client.clone(), namespace);
-    let svc = api.get(SERVICE).await?;
+    let svc = retry::retry(|| api.get(SERVICE)).await?;
     svc.spec
         .and_then(|s| s.cluster_ip)
         .and_then(|ip| ip.parse().ok())
@@ -290,24 +290,21 @@ async fn up_children(run: &Run<'_>, inner: Client, c: &PlannedCluster) -> Result
 async fn record(inner: &Client, plan: &Plan, c: &PlannedCluster) -> Result<()> {
     let cm = plan.record(c).to_config_map()?;
     let api: Api<ConfigMap> = Api::namespaced(inner.clone(), record::NAMESPACE);
-    api.patch(
-        record::NAME,
-        &PatchParams::apply(apply::FIELD_MANAGER),
-        &Patch::Apply(&cm),
-    )
-    .await
-    .map_err(|e| {
-        apply::describe(
-            e,
-            "ConfigMap",
-            &format!(
-                "{}/{} in cluster {}",
-                record::NAMESPACE,
-                record::NAME,
-                c.path
-            ),
-        )
-    })?;
+    let (pp, patch) = (PatchParams::apply(apply::FIELD_MANAGER), Patch::Apply(&cm));
+    retry::retry(|| api.patch(record::NAME, &pp, &patch))
+        .await
+        .map_err(|e| {
+            apply::describe(
+                e,
+                "ConfigMap",
+                &format!(
+                    "{}/{} in cluster {}",
+                    record::NAMESPACE,
+                    record::NAME,
+                    c.path
+                ),
+            )
+        })?;
     Ok(())
 }
 
@@ -424,5 +421,30 @@ mod tests {
             "Service inception-lab/apiserver has no ClusterIP"
         );
         assert!(!patched(&log).iter().any(|k| k == "StatefulSet"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_server_is_asked_again_for_the_service_ip() {
+        let plan = plan();
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let (client, log, _server) = fake::serve(move |s| {
+            if s.method == Method::PATCH {
+                fake::ok(s.body.clone())
+            } else if s.path.ends_with("/services/apiserver") {
+                match reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                    0 => fake::status(503, "ServiceUnavailable"),
+                    _ => fake::ok(json!({"apiVersion": "v1", "kind": "Service",
+                        "metadata": {"name": "apiserver"}, "spec": {"clusterIP": "10.96.5.5"}})),
+                }
+            } else {
+                fake::not_found()
+            }
+        });
+        let (runtime, _) = apply_config(&plan, &client, &plan.clusters[0])
+            .await
+            .unwrap();
+        assert_eq!(runtime.apiserver_ip, Some("10.96.5.5".parse().unwrap()));
+        let svc = "/api/v1/namespaces/inception-lab/services/apiserver";
+        assert_eq!(log.count(&Method::GET, svc), 2);
     }
 }
