@@ -27,3 +27,30 @@ impl Stage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Plan, PlanRequest, TreeSpec};
+
+    #[test]
+    fn a_cluster_goes_namespace_then_config_then_nodes() {
+        let plan = Plan::new(&PlanRequest::new(TreeSpec {
+            name: "lab".into(),
+            depth: 1,
+            width: 1,
+            workers: 1,
+        }))
+        .unwrap();
+        let objects = plan.manifests(&plan.clusters[0]).unwrap();
+        let count = |s: Stage| objects.iter().filter(|m| Stage::of(m) == s).count();
+        assert_eq!(count(Stage::Namespace), 1);
+        assert_eq!(count(Stage::Workloads), 2);
+        assert_eq!(
+            count(Stage::Config),
+            objects.len() - 3,
+            "Secrets, ConfigMaps, Service"
+        );
+        assert!(Stage::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+}
