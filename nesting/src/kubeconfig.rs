@@ -8,7 +8,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::{ClusterPath, Error};
+use crate::pki::ClusterPki;
+use crate::yaml::Node;
+use crate::{ClusterPath, Error, naming};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -86,6 +88,29 @@ pub struct KubeconfigInput<'a> {
 }
 
 impl Kubeconfig {
+    /// The admin kubeconfig of cluster `path`, whose objects are in
+    /// `namespace` of its parent, from its PKI: context `inception-PATH`,
+    /// reaching the apiserver at `server`, checking its certificate for the
+    /// apiserver Service's name.
+    pub fn for_cluster(
+        path: &ClusterPath,
+        namespace: &str,
+        pki: &ClusterPki,
+        server: &str,
+        proxy_url: Option<&str>,
+    ) -> Self {
+        let host = naming::service_host(namespace);
+        Kubeconfig::admin(&KubeconfigInput {
+            name: &naming::context(path),
+            server,
+            ca_pem: pki.ca_cert(),
+            cert_pem: pki.admin_cert(),
+            key_pem: pki.admin_key(),
+            tls_server_name: Some(&host),
+            proxy_url,
+        })
+    }
+
     pub fn admin(input: &KubeconfigInput) -> Self {
         let name = input.name.to_string();
         Kubeconfig {
@@ -165,36 +190,28 @@ fn doc_error(reason: impl std::fmt::Display) -> Error {
 }
 
 /// A user's kubeconfig as a generic document, so that fields this crate
-/// does not model survive a merge.
-fn parse_doc(text: &str) -> Result<serde_json::Value, Error> {
+/// does not model, and the order of keys, survive a change.
+fn parse_doc(text: &str) -> Result<Node, Error> {
     if text.trim().is_empty() {
-        return Ok(serde_json::json!({"apiVersion": "v1", "kind": "Config"}));
+        return Ok(Node::Map(vec![
+            ("apiVersion".into(), Node::Str("v1".into())),
+            ("kind".into(), Node::Str("Config".into())),
+        ]));
     }
-    let v: serde_json::Value = serde_saphyr::from_str(text).map_err(doc_error)?;
-    if !v.is_object() {
+    let v: Node = serde_saphyr::from_str(text).map_err(doc_error)?;
+    if !v.is_map() {
         return Err(doc_error("it is not a YAML mapping"));
     }
     Ok(v)
 }
 
-fn list<'a>(doc: &'a mut serde_json::Value, key: &str) -> Vec<&'a mut serde_json::Value> {
-    let entry = &mut doc[key];
-    if !entry.is_array() {
-        *entry = serde_json::Value::Array(Vec::new());
-    }
-    entry.as_array_mut().into_iter().flatten().collect()
-}
-
 /// Puts `item` into the list `key`, replacing the entry with the same name.
-fn put(doc: &mut serde_json::Value, key: &str, item: serde_json::Value) {
-    let name = item["name"].clone();
-    match list(doc, key).into_iter().find(|x| x["name"] == name) {
+fn put(doc: &mut Node, key: &str, item: Node) {
+    let list = doc.entry(key).seq_mut();
+    let name = item.get("name").clone();
+    match list.iter_mut().find(|x| *x.get("name") == name) {
         Some(x) => *x = item,
-        None => {
-            if let Some(a) = doc[key].as_array_mut() {
-                a.push(item);
-            }
-        }
+        None => list.push(item),
     }
 }
 
@@ -219,10 +236,15 @@ pub fn mark_of(context: &serde_json::Value) -> Option<Mark> {
     })
 }
 
+fn node_of(v: &impl serde::Serialize) -> Result<Node, Error> {
+    Node::from_value(v).map_err(doc_error)
+}
+
 /// Adds `kc` (one admin kubeconfig for cluster `path`) to the text of a
 /// user's kubeconfig, replacing entries of the same name and marking the
 /// context with the path and the context `from` which it was reached.
-/// With `switch`, it becomes the current context.
+/// With `switch`, it becomes the current context. Other entries, unknown
+/// fields and the order of keys stay as they were.
 pub fn merge_into_text(
     text: &str,
     kc: &Kubeconfig,
@@ -231,23 +253,22 @@ pub fn merge_into_text(
     switch: bool,
 ) -> Result<String, Error> {
     let mut doc = parse_doc(text)?;
-    let to_value = |v: &dyn erased::Ser| v.value();
     for c in &kc.clusters {
-        put(&mut doc, "clusters", to_value(c)?);
+        put(&mut doc, "clusters", node_of(c)?);
     }
     for u in &kc.users {
-        put(&mut doc, "users", to_value(u)?);
+        put(&mut doc, "users", node_of(u)?);
     }
     for c in &kc.contexts {
-        let mut v = to_value(c)?;
-        v["context"]["extensions"] = serde_json::json!([{
+        let mut v = node_of(c)?;
+        *v.entry("context").entry("extensions") = node_of(&serde_json::json!([{
             "name": PATH_EXTENSION,
             "extension": {"path": path.to_string(), "from": from},
-        }]);
+        }]))?;
         put(&mut doc, "contexts", v);
     }
     if switch {
-        doc["current-context"] = serde_json::Value::String(kc.current_context.clone());
+        *doc.entry("current-context") = Node::Str(kc.current_context.clone());
     }
     serde_saphyr::to_string(&doc).map_err(doc_error)
 }
@@ -263,24 +284,24 @@ pub fn remove_from_text(
         return Ok((text.to_string(), Vec::new()));
     }
     let mut doc = parse_doc(text)?;
-    let gone: Vec<(String, String, String)> = list(&mut doc, "contexts")
-        .into_iter()
-        .filter(|c| mark_of(c).is_some_and(|m| doomed(&m)))
-        .map(|c| {
-            let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-            (
-                s(&c["name"]),
-                s(&c["context"]["cluster"]),
-                s(&c["context"]["user"]),
-            )
-        })
-        .collect();
+    let s = |v: &Node| v.as_str().unwrap_or_default().to_string();
+    let gone: Vec<(String, String, String)> = match doc.get("contexts") {
+        Node::Seq(list) => list
+            .iter()
+            .filter(|c| mark_of(&c.to_json()).is_some_and(|m| doomed(&m)))
+            .map(|c| {
+                let ctx = c.get("context");
+                (s(c.get("name")), s(ctx.get("cluster")), s(ctx.get("user")))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     if gone.is_empty() {
         return Ok((text.to_string(), Vec::new()));
     }
-    let drop_named = |doc: &mut serde_json::Value, key: &str, names: &[&str]| {
-        if let Some(a) = doc[key].as_array_mut() {
-            a.retain(|x| !names.iter().any(|n| x["name"] == *n));
+    let drop_named = |doc: &mut Node, key: &str, names: &[&str]| {
+        if let Some(Node::Seq(list)) = doc.get_mut(key) {
+            list.retain(|x| !x.get("name").as_str().is_some_and(|n| names.contains(&n)));
         }
     };
     let contexts: Vec<&str> = gone.iter().map(|g| g.0.as_str()).collect();
@@ -289,26 +310,15 @@ pub fn remove_from_text(
     drop_named(&mut doc, "contexts", &contexts);
     drop_named(&mut doc, "clusters", &clusters);
     drop_named(&mut doc, "users", &users);
-    if doc["current-context"]
+    if doc
+        .get("current-context")
         .as_str()
         .is_some_and(|c| contexts.contains(&c))
     {
-        doc["current-context"] = serde_json::Value::String(String::new());
+        *doc.entry("current-context") = Node::Str(String::new());
     }
     let text = serde_saphyr::to_string(&doc).map_err(doc_error)?;
     Ok((text, contexts.into_iter().map(str::to_string).collect()))
-}
-
-mod erased {
-    /// Anything serializable, turned into a JSON value.
-    pub trait Ser {
-        fn value(&self) -> Result<serde_json::Value, crate::Error>;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn value(&self) -> Result<serde_json::Value, crate::Error> {
-            serde_json::to_value(self).map_err(super::doc_error)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -440,5 +450,64 @@ mod tests {
         let (same, none) = remove_from_text(&out, |m| m.path.is_within(&within)).unwrap();
         assert!(none.is_empty());
         assert_eq!(same, out);
+    }
+
+    #[test]
+    fn merge_and_remove_keep_key_order_and_unknown_fields() {
+        let user = "\
+kind: Config
+apiVersion: v1
+preferences: {}
+clusters:
+- name: me
+  cluster:
+    server: https://example.invalid
+    x-unknown: kept
+contexts:
+- name: me
+  context:
+    user: me
+    cluster: me
+    namespace: work
+current-context: me
+users:
+- name: me
+  user:
+    token: abc
+x-tool-setting: 3
+";
+        let kc = sample("inception-lab", "https://127.0.0.1:7443");
+        let merged = merge_into_text(user, &kc, &path("lab"), "me", false).unwrap();
+        let keys = |t: &str| -> Vec<String> {
+            let Node::Map(m) = serde_saphyr::from_str::<Node>(t).unwrap() else {
+                panic!("{t}")
+            };
+            m.into_iter().map(|(k, _)| k).collect()
+        };
+        let order = [
+            "kind",
+            "apiVersion",
+            "preferences",
+            "clusters",
+            "contexts",
+            "current-context",
+            "users",
+            "x-tool-setting",
+        ];
+        assert_eq!(keys(&merged), order, "{merged}");
+        assert!(merged.contains("x-unknown: kept"), "{merged}");
+        // The user's own context keeps its keys in their order.
+        let (u, c) = (
+            merged.find("user: me").unwrap(),
+            merged.find("cluster: me").unwrap(),
+        );
+        assert!(u < c, "{merged}");
+        let (back, gone) = remove_from_text(&merged, |_| true).unwrap();
+        assert_eq!(gone, ["inception-lab"]);
+        assert_eq!(keys(&back), order, "{back}");
+        assert_eq!(
+            serde_saphyr::from_str::<Node>(&back).unwrap(),
+            serde_saphyr::from_str::<Node>(user).unwrap()
+        );
     }
 }

@@ -9,6 +9,7 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use nesting::manifests::Manifest;
+use nesting::stage::Stage;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -42,26 +43,64 @@ where
         .map_err(|e| describe(e, &K::kind(&()), &format!("{ns}/{name}")))
 }
 
-/// Turns an API error into a message naming the object and what to do.
+/// Why an object could not be applied, naming it and saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(
+        "{kind} {name} has fields owned by another manager ({message}): undo that change, or delete the cluster with `kubectl inception down` and run up again"
+    )]
+    Conflict {
+        kind: String,
+        name: String,
+        message: String,
+    },
+    #[error(
+        "not allowed to write {kind} {name}: {message}: ask for rights to create namespaces and workloads"
+    )]
+    Forbidden {
+        kind: String,
+        name: String,
+        message: String,
+    },
+    #[error("the server refused {kind} {name} (HTTP {code}): {message}")]
+    Refused {
+        kind: String,
+        name: String,
+        code: u16,
+        message: String,
+    },
+    #[error("cannot apply {kind} {name}")]
+    Failed {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Turns an API error into one naming the object and what to do.
 pub fn describe(e: kube::Error, kind: &str, name: &str) -> anyhow::Error {
-    match &e {
-        kube::Error::Api(s) if s.is_conflict() => anyhow::anyhow!(
-            "{kind} {name} has fields owned by another manager ({}): undo that change, or delete the cluster with `kubectl inception down` and run up again",
-            s.message
-        ),
-        kube::Error::Api(s) if s.is_forbidden() => {
-            anyhow::anyhow!(
-                "not allowed to write {kind} {name}: {}: ask for rights to create namespaces and workloads",
-                s.message
-            )
-        }
-        kube::Error::Api(s) => anyhow::anyhow!(
-            "the server refused {kind} {name} (HTTP {}): {}",
-            s.code,
-            s.message
-        ),
-        _ => anyhow::Error::new(e).context(format!("cannot apply {kind} {name}")),
+    let (kind, name) = (kind.to_string(), name.to_string());
+    match e {
+        kube::Error::Api(s) if s.is_conflict() => ApplyError::Conflict {
+            kind,
+            name,
+            message: s.message,
+        },
+        kube::Error::Api(s) if s.is_forbidden() => ApplyError::Forbidden {
+            kind,
+            name,
+            message: s.message,
+        },
+        kube::Error::Api(s) => ApplyError::Refused {
+            kind,
+            name,
+            code: s.code,
+            message: s.message,
+        },
+        source => ApplyError::Failed { kind, name, source },
     }
+    .into()
 }
 
 /// Applies one object, giving up after [`APPLY_TIMEOUT`].
@@ -97,19 +136,14 @@ async fn apply_now(client: &Client, m: &Manifest) -> Result<()> {
     }
 }
 
-/// Applies a cluster's objects: the Namespace, then configuration and the
-/// Service together, then the workloads together.
+/// Applies a cluster's objects stage by stage ([`Stage`]): the Namespace,
+/// then configuration and the Service together, then the workloads together.
 pub async fn apply_cluster(client: &Client, objects: &[Manifest]) -> Result<()> {
-    let stage = |m: &Manifest| match m {
-        Manifest::Namespace(_) => 0,
-        Manifest::StatefulSet(_) | Manifest::Deployment(_) => 2,
-        _ => 1,
-    };
-    for s in 0..3 {
+    for s in Stage::ALL {
         try_join_all(
             objects
                 .iter()
-                .filter(|m| stage(m) == s)
+                .filter(|m| Stage::of(m) == s)
                 .map(|m| apply(client, m)),
         )
         .await

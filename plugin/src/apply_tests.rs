@@ -264,6 +264,13 @@ async fn conflict_names_the_object_and_the_other_manager() {
     assert!(text.contains(&format!("ConfigMap {ns}/kubeadm")), "{text}");
     assert!(text.contains("another manager"), "{text}");
     assert!(text.contains("kubectl-edit"), "server message lost: {text}");
+    assert!(
+        matches!(
+            err.downcast_ref::<ApplyError>(),
+            Some(ApplyError::Conflict { kind, .. }) if kind == "ConfigMap"
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -159,7 +159,7 @@ pub struct DownArgs {
     /// Delete every inception tree in the context.
     #[arg(long)]
     pub all: bool,
-    /// Return once deletion has started.
+    /// Wait until the namespaces are gone (--wait=false returns once deletion has started).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub wait: bool,
     /// How long to wait for the namespaces to go.
@@ -254,6 +254,37 @@ pub struct PlanArgs {
     pub dns: DnsArg,
 }
 
+/// The planning flags, accepted but left out of the help (`tree --plan`).
+#[derive(Debug, Clone)]
+pub struct HiddenPlanArgs(pub PlanArgs);
+
+impl clap::FromArgMatches for HiddenPlanArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        PlanArgs::from_arg_matches(m).map(HiddenPlanArgs)
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+}
+
+impl Args for HiddenPlanArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        hide_plan_args(PlanArgs::augment_args(cmd))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        hide_plan_args(PlanArgs::augment_args_for_update(cmd))
+    }
+}
+
+fn hide_plan_args(cmd: clap::Command) -> clap::Command {
+    let ids: Vec<clap::Id> = PlanArgs::augment_args(clap::Command::new("plan"))
+        .get_arguments()
+        .map(|a| a.get_id().clone())
+        .collect();
+    ids.into_iter()
+        .fold(cmd, |cmd, id| cmd.mut_arg(id, |a| a.hide(true)))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum DnsArg {
     Builtin,
@@ -284,12 +315,15 @@ pub struct UpArgs {
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(
+    after_help = "With --plan NAME, the planning flags of `up` apply too (--depth, --width, --workers, --cidr-pool, ...: see `kubectl inception up --help`)."
+)]
 pub struct TreeArgs {
     /// Show the tree that `up NAME` with the same flags would make.
     #[arg(long, value_name = "NAME")]
     pub plan: Option<String>,
     #[command(flatten)]
-    pub plan_args: PlanArgs,
+    pub plan_args: HiddenPlanArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: TreeFormat,
@@ -299,4 +333,54 @@ pub struct TreeArgs {
     /// Time between refreshes with --watch.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub interval: std::time::Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn help(verb: &str) -> String {
+        let mut cli = Cli::command();
+        let cmd = cli.find_subcommand_mut(verb).unwrap();
+        cmd.render_help().to_string()
+    }
+
+    #[test]
+    fn tree_help_leaves_out_the_planning_flags_it_still_takes() {
+        let h = help("tree");
+        assert!(h.contains("--plan <NAME>"), "{h}");
+        assert!(h.contains("--watch"), "{h}");
+        for hidden in ["--depth", "--cidr-pool", "--parent-pod-cidr", "--dns <DNS>"] {
+            assert!(!h.contains(&format!("  {hidden}")), "{hidden} in {h}");
+        }
+        assert!(h.contains("planning flags of `up`"), "{h}");
+        let cli = Cli::try_parse_from([
+            "kubectl-inception",
+            "tree",
+            "--plan",
+            "lab",
+            "--depth",
+            "3",
+            "--width",
+            "2",
+        ])
+        .unwrap();
+        let Command::Tree(t) = cli.command else {
+            panic!("not tree")
+        };
+        assert_eq!((t.plan_args.0.depth, t.plan_args.0.width), (3, 2));
+        assert!(help("up").contains("--depth <DEPTH>"));
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn down_wait_says_what_true_does() {
+        let h = help("down");
+        assert!(h.contains("Wait until the namespaces are gone"), "{h}");
+    }
 }

@@ -8,39 +8,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Node, Service, ServicePor
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ApiResource, DynamicObject, ListParams, PostParams};
 use kube::{Api, Client};
-use serde::Serialize;
+use nesting::ranges::ParentNetworks;
 use serde_json::Value;
-
-/// A range and where it came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Found {
-    pub cidr: IpNet,
-    pub source: String,
-}
-
-/// The parent's networks as far as they could be found.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ParentNetworks {
-    pub service_cidrs: Vec<Found>,
-    pub pod_cidrs: Vec<Found>,
-    pub node_ips: Vec<IpAddr>,
-    /// The parent's DNS domain, where kubeadm recorded it.
-    pub dns_domain: Option<String>,
-    /// What could not be found, and why.
-    pub notes: Vec<String>,
-}
-
-impl ParentNetworks {
-    fn add(list: &mut Vec<Found>, cidr: IpNet, source: &str) {
-        if !list.iter().any(|f| f.cidr == cidr) {
-            list.push(Found {
-                cidr,
-                source: source.to_string(),
-            });
-        }
-    }
-}
 
 /// CIDR-looking words in a text.
 pub fn cidrs_in(text: &str) -> Vec<IpNet> {

@@ -3,20 +3,17 @@
 mod apply;
 pub mod cli;
 mod client;
-mod connect;
+mod cmd;
 mod discover;
-mod doctor;
-mod down;
-mod gc;
-mod kubeconfig_cmd;
-mod live;
-mod load;
+#[cfg(test)]
+mod fake;
+mod kubeconfig_file;
 mod output;
-mod plan_cmd;
-mod scale;
-mod smoke_cmd;
+mod reach;
+mod request;
+mod retry;
 mod state;
-mod up;
+mod tunnel;
 mod wait;
 
 use std::process::ExitCode;
@@ -76,10 +73,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     // Commands that need no cluster run without a runtime.
     match &cli.command {
-        Command::Up(args) if args.dry_run => return plan_cmd::dry_run(&cli.global, args, &mut out),
+        Command::Up(args) if args.dry_run => {
+            return cmd::plan::dry_run(&cli.global, args, &mut out);
+        }
         Command::Tree(args) => {
             if let Some(name) = &args.plan {
-                return plan_cmd::tree(&cli.global, name, args, &mut out);
+                return cmd::plan::tree(&cli.global, name, args, &mut out);
             }
         }
         _ => {}
@@ -90,18 +89,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         match &cli.command {
-            Command::Up(args) => up::up(&cli.global, args, &mut out).await,
-            Command::Tree(args) => live::tree(&cli.global, args, &mut out).await,
-            Command::Down(args) => down::down(&cli.global, args, &mut out).await,
+            Command::Up(args) => cmd::up::up(&cli.global, args, &mut out).await,
+            Command::Tree(args) => cmd::tree::tree(&cli.global, args, &mut out).await,
+            Command::Down(args) => cmd::down::down(&cli.global, args, &mut out).await,
             Command::Kubeconfig(args) => {
-                kubeconfig_cmd::kubeconfig(&cli.global, args, &mut out).await
+                cmd::kubeconfig::kubeconfig(&cli.global, args, &mut out).await
             }
-            Command::Test(args) => smoke_cmd::test(&cli.global, args, &mut out).await,
-            Command::Connect(args) => connect::connect(&cli.global, args, &mut out).await,
-            Command::Scale(args) => scale::scale(&cli.global, args, &mut out).await,
-            Command::Gc(args) => gc::gc(&cli.global, args, &mut out).await,
-            Command::Doctor(args) => doctor::doctor(&cli.global, args, &mut out).await,
-            Command::Load(args) => load::load(&cli.global, args, &mut out).await,
+            Command::Test(args) => cmd::test::test(&cli.global, args, &mut out).await,
+            Command::Connect(args) => cmd::connect::connect(&cli.global, args, &mut out).await,
+            Command::Scale(args) => cmd::scale::scale(&cli.global, args, &mut out).await,
+            Command::Gc(args) => cmd::gc::gc(&cli.global, args, &mut out).await,
+            Command::Doctor(args) => cmd::doctor::doctor(&cli.global, args, &mut out).await,
+            Command::Load(args) => cmd::load::load(&cli.global, args, &mut out).await,
         }
     })
 }

@@ -20,7 +20,6 @@ pub async fn namespaces(client: &Client, selector: &str) -> Result<Vec<Namespace
     Ok(list.items)
 }
 
-/// The cluster path a namespace belongs to.
 /// A namespace's conditions that hold, as `Type: message`.
 pub fn true_conditions(ns: &Namespace) -> Vec<String> {
     (ns.status.as_ref().and_then(|s| s.conditions.as_ref()))
@@ -31,6 +30,7 @@ pub fn true_conditions(ns: &Namespace) -> Vec<String> {
         .collect()
 }
 
+/// The cluster path a namespace belongs to.
 pub fn path_of(ns: &Namespace) -> Option<ClusterPath> {
     ns.metadata
         .annotations
@@ -40,6 +40,7 @@ pub fn path_of(ns: &Namespace) -> Option<ClusterPath> {
         .ok()
 }
 
+/// The plan digest recorded on a cluster's namespace.
 pub fn digest_of(ns: &Namespace) -> Option<&str> {
     ns.metadata
         .annotations
@@ -125,4 +126,87 @@ pub async fn reconcile(client: &Client, plan: &Plan, c: &mut PlannedCluster) -> 
         c.pki = pki;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+    use nesting::{PlanRequest, TreeSpec};
+
+    use super::*;
+    use crate::fake;
+
+    fn plan() -> Plan {
+        Plan::new(&PlanRequest::new(
+            TreeSpec {
+                name: "lab".into(),
+                depth: 1,
+                width: 1,
+                workers: 1,
+            },
+            nesting::Entropy::from_system(),
+        ))
+        .unwrap()
+    }
+
+    /// Reconciles the top cluster of `plan` against a parent holding `ns`
+    /// (none: 404), its Secrets absent.
+    async fn reconcile_with(ns: Option<serde_json::Value>) -> (Result<bool>, fake::Log) {
+        let plan = plan();
+        let mut c = plan.clusters[0].clone();
+        let (client, log, _server) = fake::serve(move |s| match (&ns, s.path.as_str()) {
+            (Some(ns), "/api/v1/namespaces/inception-lab") => fake::ok(ns.clone()),
+            _ => fake::not_found(),
+        });
+        (reconcile(&client, &plan, &mut c).await, log)
+    }
+
+    #[tokio::test]
+    async fn a_new_cluster_needs_one_read() {
+        let (r, log) = reconcile_with(None).await;
+        assert!(!r.unwrap());
+        assert_eq!(log.all().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_same_plan_is_reused() {
+        let want = plan().digest(&plan().clusters[0]);
+        let ns = fake::namespace("inception-lab", "lab", Some(&want), true);
+        let (r, log) = reconcile_with(Some(ns)).await;
+        assert!(r.unwrap());
+        // Then its Secrets are read, to keep its PKI.
+        let secrets = "/api/v1/namespaces/inception-lab/secrets";
+        assert_eq!(log.count(&Method::GET, &format!("{secrets}/pki")), 1);
+        assert_eq!(
+            log.count(&Method::GET, &format!("{secrets}/bootstrap-token")),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn refusals_name_the_namespace_and_say_what_to_do() {
+        let ns = fake::namespace("inception-lab", "lab", None, false);
+        let e = reconcile_with(Some(ns)).await.0.unwrap_err().to_string();
+        assert!(
+            e.contains("namespace inception-lab exists and is not managed"),
+            "{e}"
+        );
+
+        let ns = fake::namespace("inception-lab", "other", None, true);
+        let e = reconcile_with(Some(ns)).await.0.unwrap_err().to_string();
+        assert!(e.contains("belongs to cluster other, not lab"), "{e}");
+
+        let ns = fake::namespace("inception-lab", "lab", Some("v1.0 old"), true);
+        let e = reconcile_with(Some(ns)).await.0.unwrap_err().to_string();
+        assert!(
+            e.contains("cluster lab exists with a different plan"),
+            "{e}"
+        );
+        assert!(e.contains("existing: v1.0 old"), "{e}");
+
+        let mut ns = fake::namespace("inception-lab", "lab", None, true);
+        ns["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z".into();
+        let e = reconcile_with(Some(ns)).await.0.unwrap_err().to_string();
+        assert!(e.contains("cluster lab is being deleted"), "{e}");
+    }
 }

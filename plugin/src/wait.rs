@@ -1,6 +1,6 @@
 //! Waiting for a cluster's node Pods, with progress and a diagnosis on timeout.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -10,6 +10,9 @@ use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
 use nesting::PlannedCluster;
 use nesting::manifests::{CONTROL_PLANE, WORKERS};
+use tokio::time::Instant;
+
+use crate::retry;
 
 pub fn bar(multi: &MultiProgress, prefix: String, msg: &str) -> ProgressBar {
     let pb = multi.add(ProgressBar::new_spinner());
@@ -23,7 +26,7 @@ pub fn bar(multi: &MultiProgress, prefix: String, msg: &str) -> ProgressBar {
     pb
 }
 
-async fn ready(client: &Client, c: &PlannedCluster) -> Result<(bool, i32)> {
+async fn ready(client: &Client, c: &PlannedCluster) -> kube::Result<(bool, i32)> {
     let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &c.namespace);
     let deploy: Api<Deployment> = Api::namespaced(client.clone(), &c.namespace);
     let (s, d) = tokio::try_join!(sts.get_opt(CONTROL_PLANE), deploy.get_opt(WORKERS))?;
@@ -47,8 +50,16 @@ pub async fn wait_ready(
     timeout: Duration,
 ) -> Result<Duration> {
     let start = Instant::now();
+    let mut seen = (false, 0);
     loop {
-        let (cp, w) = ready(client, c).await?;
+        match ready(client, c).await {
+            Ok(now) => seen = now,
+            Err(e) if retry::transient(&e) => {
+                tracing::debug!(cluster = %c.path, "reading its node workloads, trying again: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let (cp, w) = seen;
         pb.set_message(format!(
             "node Pods: control plane {}, workers {w}/{}",
             if cp { "Ready" } else { "starting" },
@@ -146,33 +157,6 @@ pub async fn diagnose(client: &Client, namespace: &str) -> String {
     out
 }
 
-/// A client for the cluster `path` whose objects are in `namespace` of the
-/// parent, through a tunnel to its control-plane Pod opened with the
-/// parent's client. Abort the handle to close the tunnel.
-pub async fn inner_client(
-    parent: &Client,
-    path: &nesting::ClusterPath,
-    namespace: &str,
-) -> Result<(Client, tokio::task::JoinHandle<()>)> {
-    let (addr, task) = crate::kubeconfig_cmd::open_tunnel(
-        parent.clone(),
-        namespace.to_string(),
-        format!("{CONTROL_PLANE}-0"),
-        nesting::kubeadm::APISERVER_PORT,
-        0,
-    )
-    .await?;
-    let kc =
-        crate::kubeconfig_cmd::build(parent, path, namespace, &format!("https://{addr}")).await?;
-    let kc = kube::config::Kubeconfig::from_yaml(&kc.to_yaml()?)?;
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await?;
-    config.connect_timeout = Some(Duration::from_secs(5));
-    config.read_timeout = Some(Duration::from_secs(30));
-    Ok((Client::try_from(config)?, task))
-}
-
 /// Names of the Ready nodes among `nodes`.
 pub fn ready_nodes(nodes: &[k8s_openapi::api::core::v1::Node]) -> usize {
     nodes
@@ -220,5 +204,97 @@ pub async fn wait_nodes(
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http::Method;
+    use nesting::{PlanRequest, TreeSpec};
+    use serde_json::json;
+
+    use super::*;
+    use crate::fake;
+
+    fn cluster() -> PlannedCluster {
+        let plan = nesting::Plan::new(&PlanRequest::new(
+            TreeSpec {
+                name: "lab".into(),
+                depth: 1,
+                width: 1,
+                workers: 2,
+            },
+            nesting::Entropy::from_system(),
+        ))
+        .unwrap();
+        plan.clusters[0].clone()
+    }
+
+    fn workload(kind: &str, name: &str, ready: i32) -> serde_json::Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": kind,
+            "metadata": {"name": name, "namespace": "inception-lab"},
+            "status": {"readyReplicas": ready},
+        })
+    }
+
+    const STS: &str = "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane";
+    const DEPLOY: &str = "/apis/apps/v1/namespaces/inception-lab/deployments/workers";
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_server_is_asked_again() {
+        let c = cluster();
+        let sts_calls = AtomicUsize::new(0);
+        let (client, log, _server) = fake::serve(move |s| {
+            if s.path == STS {
+                // Busy twice, then Ready.
+                match sts_calls.fetch_add(1, Ordering::SeqCst) {
+                    0 | 1 => fake::status(503, "ServiceUnavailable"),
+                    _ => fake::ok(workload("StatefulSet", CONTROL_PLANE, 1)),
+                }
+            } else if s.path == DEPLOY {
+                fake::ok(workload("Deployment", WORKERS, 2))
+            } else {
+                fake::not_found()
+            }
+        });
+        let pb = ProgressBar::hidden();
+        wait_ready(&client, &c, &pb, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(log.count(&Method::GET, STS), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_ends_the_wait() {
+        let c = cluster();
+        let (client, log, _server) = fake::serve(|_| fake::status(403, "Forbidden"));
+        let pb = ProgressBar::hidden();
+        let e = wait_ready(&client, &c, &pb, Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("fake Forbidden"), "{e:#}");
+        assert!(log.count(&Method::GET, STS) <= 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_few_workers_time_out_with_a_diagnosis() {
+        let c = cluster();
+        let (client, _log, _server) = fake::serve(|s| match s.path.as_str() {
+            STS => fake::ok(workload("StatefulSet", CONTROL_PLANE, 1)),
+            DEPLOY => fake::ok(workload("Deployment", WORKERS, 1)),
+            "/api/v1/namespaces/inception-lab/pods" => fake::list("Pod", vec![]),
+            _ => fake::list("Event", vec![]),
+        });
+        let pb = ProgressBar::hidden();
+        let e = wait_ready(&client, &c, &pb, Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cluster lab is not Ready after 5s"), "{e}");
+        assert!(e.contains("workers ready: 1/2"), "{e}");
+        assert!(e.contains("no Pods were created"), "{e}");
     }
 }

@@ -1,13 +1,11 @@
-//! Planning commands: `up --dry-run` and `tree --plan`.
-
-use std::io::Write;
+//! Flags to a plan request.
 
 use anyhow::{Context, Result, bail};
 use nesting::cidr::{CidrRequest, parse_cidr};
-use nesting::{KubeVersion, Plan, PlanRequest, TreeSpec};
+use nesting::ranges::Given;
+use nesting::{KubeVersion, PlanRequest, TreeSpec};
 
-use crate::cli::{Format, Global, PlanArgs, TreeArgs, TreeFormat, UpArgs};
-use crate::output;
+use crate::cli::{DnsArg, Global, PlanArgs};
 
 /// Turns flags into a plan request for the tree `name`.
 pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest> {
@@ -65,8 +63,8 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
     req.parent_domain = parent_domain;
     req.cluster_domain = a.cluster_domain.clone();
     req.dns = match a.dns {
-        crate::cli::DnsArg::Builtin => nesting::node::Dns::Builtin,
-        crate::cli::DnsArg::Coredns => nesting::node::Dns::Coredns,
+        DnsArg::Builtin => nesting::node::Dns::Builtin,
+        DnsArg::Coredns => nesting::node::Dns::Coredns,
     };
     req.root_namespace = global.namespace.clone();
     if let Some(dir) = &a.images_dir {
@@ -91,23 +89,12 @@ fn is_domain(d: &str) -> bool {
         })
 }
 
-/// `up --dry-run`: prints the plan, needs no cluster.
-pub fn dry_run(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<()> {
-    let plan = Plan::new(&request(global, &args.name, &args.plan)?)?;
-    tracing::info!(clusters = plan.clusters.len(), "planned");
-    match args.output {
-        Format::Yaml => output::plan_yaml(&plan, args.show_secrets, out),
-        Format::Json => output::plan_json(&plan, args.show_secrets, out),
-    }
-}
-
-/// `tree --plan NAME`: the planned tree, needs no cluster.
-pub fn tree(global: &Global, name: &str, args: &TreeArgs, out: &mut impl Write) -> Result<()> {
-    let plan = Plan::new(&request(global, name, &args.plan_args)?)?;
-    let view = plan.view();
-    match args.output {
-        TreeFormat::Table => output::tree_table(&view, out),
-        TreeFormat::Json => output::json(&view, out),
-        TreeFormat::Yaml => output::yaml(&view, out),
+/// Which of the parent's facts the flags gave.
+pub fn given(a: &PlanArgs) -> Given {
+    Given {
+        service_cidrs: !a.parent_service_cidr.is_empty(),
+        pod_cidrs: !a.parent_pod_cidr.is_empty(),
+        node_ips: !a.parent_node_ip.is_empty(),
+        domain: a.parent_domain.is_some(),
     }
 }

@@ -13,24 +13,17 @@ use nesting::record::{self, LevelRecord};
 use nesting::{ClusterPath, labels};
 
 use crate::cli::{Global, ScaleArgs};
-use crate::{client, kubeconfig_cmd, wait};
+use crate::{client, reach, retry, wait};
 
 pub async fn scale(global: &Global, args: &ScaleArgs, out: &mut impl Write) -> Result<()> {
     let path: ClusterPath = args.path.parse()?;
     let cluster = client::connect(global).await?;
-    let (parent, ns, mut tunnels) = kubeconfig_cmd::reach(&cluster.client, &path).await?;
-    let res = async {
-        let (inner, tunnel) = wait::inner_client(&parent, &path, &ns)
-            .await
-            .with_context(|| format!("cannot reach cluster {path}"))?;
-        tunnels.push(tunnel);
-        scale_one(&parent, &inner, &path, &ns, args, out).await
-    }
-    .await;
-    for t in tunnels {
-        t.abort();
-    }
-    res
+    let mut chain = reach::reach(&cluster.client, &path).await?;
+    let inner = chain
+        .enter(&path)
+        .await
+        .with_context(|| format!("cannot reach cluster {path}"))?;
+    scale_one(&chain.parent, &inner, &path, &chain.namespace, args, out).await
 }
 
 async fn scale_one(
@@ -61,8 +54,7 @@ async fn scale_one(
         .map_err(|e| anyhow!(e))?;
 
     let deploys: Api<Deployment> = Api::namespaced(parent.clone(), ns);
-    let before = deploys
-        .get_opt(WORKERS)
+    let before = retry::retry(|| deploys.get_opt(WORKERS))
         .await?
         .ok_or_else(|| {
             anyhow!("cluster {path} has no Deployment {ns}/{WORKERS}: rerun `kubectl inception up`")
@@ -70,12 +62,9 @@ async fn scale_one(
         .spec
         .and_then(|s| s.replicas)
         .unwrap_or(0);
-    deploys
-        .patch_scale(
-            WORKERS,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({ "spec": { "replicas": args.workers } })),
-        )
+    let replicas = Patch::Merge(serde_json::json!({ "spec": { "replicas": args.workers } }));
+    let pp = PatchParams::default();
+    retry::retry(|| deploys.patch_scale(WORKERS, &pp, &replicas))
         .await
         .with_context(|| format!("cannot scale Deployment {ns}/{WORKERS}"))?;
     if !args.wait {
@@ -99,7 +88,15 @@ async fn scale_one(
     let want = 1 + args.workers as usize;
     let mut removed = Vec::new();
     loop {
-        let pod_list = pods.list(&node_pods).await?.items;
+        let pod_list = match pods.list(&node_pods).await {
+            Ok(l) => l.items,
+            Err(e) if retry::transient(&e) => {
+                tracing::debug!("listing node Pods of {path}, trying again: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let live: Vec<&str> = pod_list
             .iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
@@ -125,6 +122,8 @@ async fn scale_one(
             match nodes.delete(&n, &DeleteParams::default()).await {
                 Ok(_) => removed.push(n),
                 Err(kube::Error::Api(s)) if s.is_not_found() => {}
+                // Deleted next round.
+                Err(e) if retry::transient(&e) => {}
                 Err(e) => {
                     return Err(e).with_context(|| format!("cannot delete node {n} of {path}"));
                 }
@@ -164,4 +163,106 @@ async fn scale_one(
         start.elapsed().as_secs_f64()
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+    use nesting::{Plan, PlanRequest, TreeSpec};
+    use serde_json::json;
+
+    use super::*;
+    use crate::fake;
+
+    const DEPLOY: &str = "/apis/apps/v1/namespaces/inception-lab/deployments/workers";
+
+    /// The cluster, holding its record of a /16 pod CIDR.
+    fn inner() -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
+        let plan = Plan::new(&PlanRequest::new(
+            TreeSpec {
+                name: "lab".into(),
+                depth: 1,
+                width: 1,
+                workers: 1,
+            },
+            nesting::Entropy::from_system(),
+        ))
+        .unwrap();
+        let cm = plan.record(&plan.clusters[0]).to_config_map().unwrap();
+        let cm = serde_json::to_value(cm).unwrap();
+        fake::serve(move |s| match s.path.as_str() {
+            "/api/v1/namespaces/kube-public/configmaps/kubectl-inception" => fake::ok(cm.clone()),
+            _ => fake::not_found(),
+        })
+    }
+
+    /// The parent, with a Deployment of one worker.
+    fn parent() -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
+        fake::serve(|s| {
+            let d = json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "workers", "namespace": "inception-lab"},
+                "spec": {"replicas": 1, "selector": {}, "template": {}},
+            });
+            match (s.method.as_str(), s.path.as_str()) {
+                ("GET", DEPLOY) => fake::ok(d),
+                ("PATCH", p) if p == format!("{DEPLOY}/scale") => fake::ok(json!({
+                    "apiVersion": "autoscaling/v1", "kind": "Scale",
+                    "metadata": {"name": "workers"}, "spec": {"replicas": 3},
+                })),
+                _ => fake::not_found(),
+            }
+        })
+    }
+
+    fn args(workers: u32) -> ScaleArgs {
+        ScaleArgs {
+            path: "lab".into(),
+            workers,
+            wait: false,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn scaling_patches_the_workers_deployment() {
+        let (inner, _, _i) = inner();
+        let (parent, log, _p) = parent();
+        let mut out = Vec::new();
+        let path: ClusterPath = "lab".parse().unwrap();
+        scale_one(&parent, &inner, &path, "inception-lab", &args(3), &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "cluster lab: workers 1 -> 3 (not waiting)\n"
+        );
+        let patch = log
+            .all()
+            .into_iter()
+            .find(|s| s.method == Method::PATCH)
+            .unwrap();
+        assert_eq!(patch.path, format!("{DEPLOY}/scale"));
+        assert_eq!(patch.body, json!({"spec": {"replicas": 3}}));
+    }
+
+    #[tokio::test]
+    async fn too_many_workers_change_nothing() {
+        let (inner, _, _i) = inner();
+        let (parent, log, _p) = parent();
+        let path: ClusterPath = "lab".parse().unwrap();
+        let e = scale_one(
+            &parent,
+            &inner,
+            &path,
+            "inception-lab",
+            &args(100_000),
+            &mut Vec::new(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cluster lab cannot hold 100000 workers"), "{e}");
+        assert!(log.all().is_empty(), "{:?}", log.all());
+    }
 }

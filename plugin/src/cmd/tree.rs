@@ -13,12 +13,13 @@ use kube::{Api, Client};
 use nesting::ClusterPath;
 use nesting::manifests::{CONTROL_PLANE, WORKERS};
 use nesting::plan::PlanDigest;
+use nesting::ranges::{FoundRange, ParentNetworks};
 use nesting::record::{self, LevelRecord};
 use serde::Serialize;
 
 use crate::cli::{Global, TreeArgs, TreeFormat};
-use crate::discover::{self, ParentNetworks};
-use crate::{client, output, state, wait};
+use crate::discover;
+use crate::{client, output, reach, state, wait};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -75,7 +76,8 @@ fn age(ts: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Str
     }
 }
 
-/// How long a cluster may take to answer before it shows as unreachable.
+/// How long a cluster may take to answer before it shows as unreachable,
+/// each level on its own.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub async fn tree(global: &Global, args: &TreeArgs, out: &mut impl Write) -> Result<()> {
@@ -123,45 +125,58 @@ fn render(view: &LiveTree, format: TreeFormat, out: &mut impl Write) -> Result<(
 /// The whole live tree, walked from the current context through each
 /// cluster's API.
 async fn snapshot(cluster: &client::Cluster) -> Result<LiveTree> {
-    let (parent, clusters) = tokio::join!(
+    let (parent, found) = tokio::join!(
         discover::discover(&cluster.client),
-        walk(cluster.client.clone(), None)
+        clusters_in(&cluster.client, None)
     );
     Ok(LiveTree {
         context: cluster.context.clone(),
         server: cluster.server.clone(),
         parent,
-        clusters: clusters?,
+        clusters: inspect_all(cluster.client.clone(), found?).await,
     })
 }
 
-/// The clusters whose node Pods run in the cluster `client` reaches
-/// (`here`: its path, `None` for the current context), with their subtrees.
-fn walk(
-    client: Client,
-    here: Option<ClusterPath>,
-) -> futures::future::BoxFuture<'static, Result<Vec<LiveCluster>>> {
-    Box::pin(async move {
-        let namespaces = state::namespaces(&client, &nesting::labels::all_selector()).await?;
-        let found = namespaces.into_iter().filter_map(|ns| {
+/// The namespaces of the clusters whose node Pods run in the cluster
+/// `client` reaches (`here`: its path, `None` for the current context).
+async fn clusters_in(
+    client: &Client,
+    here: Option<&ClusterPath>,
+) -> Result<Vec<(ClusterPath, Namespace)>> {
+    let namespaces = state::namespaces(client, &nesting::labels::all_selector()).await?;
+    Ok(namespaces
+        .into_iter()
+        .filter_map(|ns| {
             let path = state::path_of(&ns)?;
             // In a cluster of the tree, only its own children belong here.
-            let belongs = here
-                .as_ref()
-                .is_none_or(|h| path.parent().as_ref() == Some(h));
+            let belongs = here.is_none_or(|h| path.parent().as_ref() == Some(h));
             belongs.then_some((path, ns))
-        });
-        let mut clusters =
-            futures::future::join_all(found.map(|(path, ns)| look(client.clone(), path, ns))).await;
+        })
+        .collect())
+}
+
+/// Inspects the clusters `found` in the cluster `client` reaches, each with
+/// its subtree.
+fn inspect_all(
+    client: Client,
+    found: Vec<(ClusterPath, Namespace)>,
+) -> futures::future::BoxFuture<'static, Vec<LiveCluster>> {
+    Box::pin(async move {
+        let mut clusters = futures::future::join_all(
+            found
+                .into_iter()
+                .map(|(path, ns)| inspect(client.clone(), path, ns)),
+        )
+        .await;
         clusters.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(hang(clusters))
+        nest(clusters)
     })
 }
 
 /// Hangs clusters found in one context below their parents found there
 /// too (clusters of several depths in the current context, as left by an
 /// interrupted run or `gc` material).
-fn hang(flat: Vec<LiveCluster>) -> Vec<LiveCluster> {
+fn nest(flat: Vec<LiveCluster>) -> Vec<LiveCluster> {
     let mut map: BTreeMap<ClusterPath, LiveCluster> = flat
         .into_iter()
         .filter_map(|c| Some((c.path.parse().ok()?, c)))
@@ -182,7 +197,9 @@ fn hang(flat: Vec<LiveCluster>) -> Vec<LiveCluster> {
 }
 
 /// One cluster: its objects in the parent, then its own API and children.
-async fn look(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
+/// Reaching it and reading it is bounded by [`REACH_TIMEOUT`]; each child
+/// then has its own.
+async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
     let name = ns.metadata.name.clone().unwrap_or_default();
     let digest = state::digest_of(&ns).and_then(|d| d.parse::<PlanDigest>().ok());
     let sts: Api<StatefulSet> = Api::namespaced(parent.clone(), &name);
@@ -232,37 +249,33 @@ async fn look(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
         c.reachable = "no: control plane not Ready".into();
         return c;
     }
+    // The tunnel lives in this future: a timeout drops it, and so closes it.
     let inside = async {
-        let (inner, tunnel) = wait::inner_client(&parent, &path, &name).await?;
-        let res = async {
-            let nodes: Api<Node> = Api::all(inner.clone());
-            let records: Api<ConfigMap> = Api::namespaced(inner.clone(), record::NAMESPACE);
-            let lp = ListParams::default();
-            let (version, nodes, rec) = tokio::join!(
-                inner.apiserver_version(),
-                nodes.list(&lp),
-                records.get_opt(record::NAME)
-            );
-            let (version, nodes) = (version?, nodes?);
-            let rec = rec
-                .ok()
-                .flatten()
-                .and_then(|cm| LevelRecord::from_config_map(&cm).ok().flatten());
-            let children = walk(inner.clone(), Some(path.clone())).await?;
-            anyhow::Ok((version, nodes.items, rec, children))
-        }
-        .await;
-        tunnel.abort();
-        res
+        let (inner, tunnel) = reach::inner(&parent, &path, &name).await?;
+        let nodes: Api<Node> = Api::all(inner.clone());
+        let records: Api<ConfigMap> = Api::namespaced(inner.clone(), record::NAMESPACE);
+        let lp = ListParams::default();
+        let (version, nodes, rec, found) = tokio::join!(
+            inner.apiserver_version(),
+            nodes.list(&lp),
+            records.get_opt(record::NAME),
+            clusters_in(&inner, Some(&path))
+        );
+        let (version, nodes, found) = (version?, nodes?, found?);
+        let rec = rec
+            .ok()
+            .flatten()
+            .and_then(|cm| LevelRecord::from_config_map(&cm).ok().flatten());
+        anyhow::Ok((inner, tunnel, version, nodes.items, rec, found))
     };
     match tokio::time::timeout(REACH_TIMEOUT, inside).await {
-        Ok(Ok((version, nodes, rec, children))) => {
+        Ok(Ok((inner, _tunnel, version, nodes, rec, found))) => {
             c.reachable = "yes".into();
             c.version = Some(version.git_version);
             c.nodes = Some(format!("{}/{}", wait::ready_nodes(&nodes), nodes.len()));
             c.mtu = nesting::node::cluster_mtu(&nodes);
             c.record = rec;
-            c.children = children;
+            c.children = inspect_all(inner, found).await;
         }
         Ok(Err(e)) => c.reachable = format!("no: {e:#}"),
         Err(_) => c.reachable = format!("no: no answer in {}s", REACH_TIMEOUT.as_secs()),
@@ -332,7 +345,7 @@ fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
         writeln!(out, "  unreachable {n}")?;
     }
     writeln!(out)?;
-    let list = |f: &[discover::Found]| {
+    let list = |f: &[FoundRange]| {
         if f.is_empty() {
             "not found".to_string()
         } else {
@@ -346,4 +359,100 @@ fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
     writeln!(out, "  service CIDR: {}", list(&view.parent.service_cidrs))?;
     writeln!(out, "  pod CIDR:     {}", list(&view.parent.pod_cidrs))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+    use serde_json::json;
+
+    use super::*;
+    use crate::fake;
+
+    fn ns(name: &str, path: &str) -> Namespace {
+        serde_json::from_value(fake::namespace(name, path, None, true)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_children_of_here_belong_here() {
+        let items = vec![
+            fake::namespace("inception-lab-0", "lab/0", None, true),
+            fake::namespace("inception-lab-0-0", "lab/0/0", None, true),
+            fake::namespace("inception-other-0", "other/0", None, true),
+        ];
+        let (client, _log, _server) = fake::serve(move |_| fake::list("Namespace", items.clone()));
+        let lab: ClusterPath = "lab".parse().unwrap();
+        let found = clusters_in(&client, Some(&lab)).await.unwrap();
+        let paths: Vec<String> = found.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(paths, ["lab/0"]);
+        // From the current context, every cluster found is listed.
+        assert_eq!(clusters_in(&client, None).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_cluster_being_deleted_is_not_entered() {
+        let (client, log, _server) = fake::serve(|_| fake::not_found());
+        let mut n = ns("inception-lab", "lab");
+        n.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::now(),
+        ));
+        let c = inspect(client, "lab".parse().unwrap(), n).await;
+        assert_eq!(c.reachable, "no: being deleted");
+        assert!(c.deleting);
+        // Only its workloads were read: no tunnel was tried.
+        assert!(log.all().iter().all(|s| {
+            s.method == Method::GET
+                && s.path
+                    .starts_with("/apis/apps/v1/namespaces/inception-lab/")
+        }));
+    }
+
+    #[tokio::test]
+    async fn a_control_plane_not_ready_is_reported_and_not_entered() {
+        let (client, log, _server) = fake::serve(|s| match s.path.as_str() {
+            "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane" => {
+                fake::ok(json!({
+                    "apiVersion": "apps/v1", "kind": "StatefulSet",
+                    "metadata": {"name": "control-plane"},
+                    "spec": {"replicas": 1, "selector": {}, "template": {}, "serviceName": "x"},
+                    "status": {"replicas": 1, "readyReplicas": 0},
+                }))
+            }
+            _ => fake::not_found(),
+        });
+        let c = inspect(client, "lab".parse().unwrap(), ns("inception-lab", "lab")).await;
+        assert_eq!(c.reachable, "no: control plane not Ready");
+        assert_eq!(c.control_plane, "0/1");
+        assert_eq!(c.workers, "0/0");
+        assert_eq!(log.all().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_cluster_times_out_alone() {
+        let ready = json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "control-plane"},
+            "spec": {"replicas": 1, "selector": {}, "template": {}, "serviceName": "x"},
+            "status": {"replicas": 1, "readyReplicas": 1},
+        });
+        let (client, log, _server) = fake::serve_some(move |s| match s.path.as_str() {
+            "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane" => {
+                Some(fake::ok(ready.clone()))
+            }
+            // Its PKI Secrets, read to reach it, never come.
+            p if p.starts_with("/api/v1/namespaces/inception-lab/secrets/") => None,
+            _ => Some(fake::not_found()),
+        });
+        let found = vec![
+            ("lab".parse().unwrap(), ns("inception-lab", "lab")),
+            ("other".parse().unwrap(), ns("inception-other", "other")),
+        ];
+        let clusters = inspect_all(client, found).await;
+        assert_eq!(clusters[0].path, "lab");
+        assert_eq!(clusters[0].reachable, "no: no answer in 15s");
+        // Its sibling was inspected on its own, unaffected.
+        assert_eq!(clusters[1].path, "other");
+        assert_eq!(clusters[1].reachable, "no: control plane not Ready");
+        assert!(log.count(&Method::GET, "/api/v1/namespaces/inception-lab/secrets/pki") == 1);
+    }
 }

@@ -15,13 +15,15 @@ use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Service};
 use kube::api::{AttachParams, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
-use nesting::manifests::{BOOTSTRAP_CONFIGMAP, CONTROL_PLANE, NODE_CONTAINER};
+use nesting::manifests::{BOOTSTRAP_CONFIGMAP, CONTROL_PLANE};
 use nesting::node::{AGENT_CONFIG_KEY, AgentConfig};
 use nesting::{ClusterPath, smoke};
 use tokio::io::AsyncReadExt;
 
+mod checks;
+
 use crate::cli::{Global, TestArgs};
-use crate::{apply, client, kubeconfig_cmd, wait};
+use crate::{apply, client, reach};
 
 /// Runs `sh -c script` in a Pod; returns whether it exited 0 and its
 /// stdout and stderr.
@@ -139,10 +141,11 @@ struct Check {
 pub async fn test(global: &Global, args: &TestArgs, out: &mut impl Write) -> Result<()> {
     let path: ClusterPath = args.path.parse()?;
     let root = client::connect(global).await?;
-    let (parent, ns, _tunnels) = kubeconfig_cmd::reach(&root.client, &path).await?;
+    let mut chain = reach::reach(&root.client, &path).await?;
+    let (parent, ns) = (chain.parent.clone(), chain.namespace.clone());
     let image = node_image(&parent, &ns).await?;
     let cfg = agent_config(&parent, &ns).await?;
-    let (inner, tunnel) = wait::inner_client(&parent, &path, &ns).await?;
+    let inner = chain.enter(&path).await?;
     let start = Instant::now();
     let result = run(&parent, &inner, &path, &ns, &image, &cfg, args.timeout, out).await;
     if !args.keep {
@@ -151,7 +154,7 @@ pub async fn test(global: &Global, args: &TestArgs, out: &mut impl Write) -> Res
             .delete(smoke::NAMESPACE, &DeleteParams::background())
             .await;
     }
-    tunnel.abort();
+    drop(chain);
     let nodes = result?;
     writeln!(
         out,
@@ -174,6 +177,72 @@ async fn run(
 ) -> Result<usize> {
     let start = Instant::now();
     let deadline = start + timeout;
+    let (port, cluster_ip, node_list) = create(inner, path, image, deadline).await?;
+    let count = node_list.len();
+    let web: Api<Pod> = Api::namespaced(inner.clone(), smoke::NAMESPACE);
+    let t = Instant::now();
+    let pods = web_servers(&web, path, count, deadline, timeout).await?;
+    report(
+        out,
+        Check {
+            name: "web servers",
+            detail: format!("one Ready on each of {count} nodes"),
+            took: t.elapsed(),
+        },
+    )?;
+    let s = Smoke {
+        path,
+        web,
+        node_pods: Api::namespaced(parent.clone(), ns),
+        nodes: node_list,
+        pods,
+        port,
+        cluster_ip,
+        deadline,
+    };
+    report(out, checks::node_port(&s).await?)?;
+    report(out, checks::pod_network(&s).await?)?;
+    report(out, checks::service(&s).await?)?;
+    report(out, checks::dns(&s, cfg).await?)?;
+    report(out, checks::mtu(&s).await?)?;
+    Ok(count)
+}
+
+fn report(out: &mut impl Write, c: Check) -> Result<()> {
+    writeln!(
+        out,
+        "check {}: ok, {} ({:.1}s)",
+        c.name,
+        c.detail,
+        c.took.as_secs_f64()
+    )?;
+    Ok(())
+}
+
+/// What the checks share: the smoke test's objects as they came up.
+struct Smoke<'a> {
+    path: &'a ClusterPath,
+    /// The smoke namespace's Pods, in the cluster.
+    web: Api<Pod>,
+    /// The cluster's node Pods, in its parent.
+    node_pods: Api<Pod>,
+    nodes: Vec<Node>,
+    /// Ready web Pods: name, address, node.
+    pods: Vec<(String, IpAddr, String)>,
+    port: i32,
+    cluster_ip: IpAddr,
+    deadline: Instant,
+}
+
+/// Makes the smoke namespace, DaemonSet and Service (once an earlier
+/// run's namespace is gone); returns the NodePort, the ClusterIP and the
+/// nodes.
+async fn create(
+    inner: &Client,
+    path: &ClusterPath,
+    image: &str,
+    deadline: Instant,
+) -> Result<(i32, IpAddr, Vec<Node>)> {
     let pp = PatchParams::apply(apply::FIELD_MANAGER);
     let nss: Api<Namespace> = Api::all(inner.clone());
     // A previous run's namespace may still be going away.
@@ -199,7 +268,6 @@ async fn run(
         })?;
     let daemons: Api<DaemonSet> = Api::namespaced(inner.clone(), smoke::NAMESPACE);
     let services: Api<Service> = Api::namespaced(inner.clone(), smoke::NAMESPACE);
-    let web: Api<Pod> = Api::namespaced(inner.clone(), smoke::NAMESPACE);
     let nodes: Api<Node> = Api::all(inner.clone());
     daemons
         .patch(smoke::NAME, &pp, &Patch::Apply(&smoke::daemon_set(image)))
@@ -221,11 +289,19 @@ async fn run(
         .and_then(|ip| ip.parse().ok())
         .ok_or_else(|| anyhow!("the smoke Service got no ClusterIP"))?;
     let node_list = nodes.list(&ListParams::default()).await?.items;
-    let count = node_list.len();
 
-    // A web server Ready on every node.
-    let t = Instant::now();
-    let pods: Vec<(String, IpAddr, String)> = retry(deadline, || async {
+    Ok((port, cluster_ip, node_list))
+}
+
+/// Waits for a web server Ready on every node.
+async fn web_servers(
+    web: &Api<Pod>,
+    path: &ClusterPath,
+    count: usize,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Vec<(String, IpAddr, String)>> {
+    retry(deadline, || async {
         let list = web
             .list(&ListParams::default().labels(&format!("app={}", smoke::NAME)))
             .await?;
@@ -267,177 +343,5 @@ async fn run(
             "the smoke DaemonSet in cluster {path} is not Ready on every node after {}s",
             timeout.as_secs()
         )
-    })?;
-    let mut report = |c: Check| -> Result<()> {
-        writeln!(
-            out,
-            "check {}: ok, {} ({:.1}s)",
-            c.name,
-            c.detail,
-            c.took.as_secs_f64()
-        )?;
-        Ok(())
-    };
-    report(Check {
-        name: "web servers",
-        detail: format!("one Ready on each of {count} nodes"),
-        took: t.elapsed(),
-    })?;
-
-    // Every node answers on the NodePort, asked from inside another node
-    // Pod through the parent's API: nothing here connects to cluster
-    // addresses itself, as those may not be routed on this machine.
-    let t = Instant::now();
-    let node_pods_api: Api<Pod> = Api::namespaced(parent.clone(), ns);
-    let node_pods: Vec<(IpAddr, String)> = node_pods_api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|p| Some((p.status?.pod_ip?.parse().ok()?, p.metadata.name?)))
-        .collect();
-    for n in &node_list {
-        let name = n.metadata.name.clone().unwrap_or_default();
-        let ip: IpAddr = nesting::node::NodeView::of(n)
-            .ip
-            .ok_or_else(|| anyhow!("node {name} has no InternalIP"))?;
-        let (_, from) = node_pods
-            .iter()
-            .find(|(pod_ip, _)| *pod_ip != ip)
-            .or_else(|| node_pods.first())
-            .ok_or_else(|| anyhow!("cluster {path} has no node Pods"))?;
-        retry(deadline, || async {
-            let r = get(&node_pods_api, from, Some(NODE_CONTAINER), ip, port as u16).await?;
-            if smoke::answered(&r) {
-                Ok(())
-            } else {
-                bail!(
-                    "node {name} ({ip}:{port}) answered: {}",
-                    r.lines().next().unwrap_or("nothing")
-                )
-            }
-        })
-        .await
-        .with_context(|| {
-            format!("node {name} of cluster {path} does not answer on NodePort {port}")
-        })?;
-    }
-    report(Check {
-        name: "NodePort",
-        detail: format!("port {port} answered on all {count} nodes"),
-        took: t.elapsed(),
-    })?;
-
-    // Pod to Pod, every ordered pair of nodes.
-    let t = Instant::now();
-    let mut pairs = 0;
-    for (a, _, a_node) in &pods {
-        for (b, b_ip, b_node) in pods.iter().filter(|(b, ..)| b != a) {
-            retry(deadline, || async {
-                let r = get(&web, a, None, *b_ip, smoke::PORT as u16).await?;
-                match smoke::answered_by(&r) {
-                    Some(who) if who == b => Ok(()),
-                    _ => bail!("{}", r.lines().last().unwrap_or("no answer")),
-                }
-            })
-            .await
-            .with_context(|| {
-                format!("Pod {a} on node {a_node} cannot reach Pod {b} ({b_ip}) on node {b_node}")
-            })?;
-            pairs += 1;
-        }
-    }
-    report(Check {
-        name: "pod network",
-        detail: format!("{pairs} Pod pairs across nodes"),
-        took: t.elapsed(),
-    })?;
-
-    // The ClusterIP reaches the backend on every node.
-    let t = Instant::now();
-    let (from, ..) = &pods[0];
-    let all: BTreeSet<&str> = pods.iter().map(|(n, ..)| n.as_str()).collect();
-    let mut seen = BTreeSet::new();
-    let mut asked = 0;
-    while seen.len() < all.len() {
-        if Instant::now() > deadline || asked >= 40 * all.len() {
-            bail!(
-                "Service {}/{} at {cluster_ip} reached only {seen:?} of {all:?} after {asked} requests from Pod {from}",
-                smoke::NAMESPACE,
-                smoke::NAME
-            );
-        }
-        asked += 1;
-        if let Ok(r) = get(&web, from, None, cluster_ip, 80).await
-            && let Some(who) = smoke::answered_by(&r)
-            && let Some(known) = all.get(who)
-        {
-            seen.insert(*known);
-        }
-    }
-    report(Check {
-        name: "Service",
-        detail: format!(
-            "ClusterIP {cluster_ip} reached all {} backends in {asked} requests",
-            all.len()
-        ),
-        took: t.elapsed(),
-    })?;
-
-    // DNS from every node: the Service's name and another Pod's name.
-    let t = Instant::now();
-    let svc_name = smoke::service_dns_name(&cfg.cluster_domain);
-    for (i, (a, _, a_node)) in pods.iter().enumerate() {
-        let (_, b_ip, _) = &pods[(i + 1) % pods.len()];
-        let pod_name = smoke::pod_dns_name(*b_ip, smoke::NAMESPACE, &cfg.cluster_domain);
-        for (name, want) in [(&svc_name, cluster_ip), (&pod_name, *b_ip)] {
-            retry(deadline, || async {
-                let (ok, r) = sh(&web, a, None, &format!("getent hosts {name}")).await?;
-                let got = r
-                    .split_whitespace()
-                    .next()
-                    .and_then(|ip| ip.parse::<IpAddr>().ok());
-                if ok && got == Some(want) {
-                    Ok(())
-                } else {
-                    bail!("getent hosts {name} gave {:?}", r.trim())
-                }
-            })
-            .await
-            .with_context(|| {
-                format!("DNS in Pod {a} on node {a_node}: {name} does not resolve to {want}")
-            })?;
-        }
-    }
-    report(Check {
-        name: "DNS",
-        detail: format!("{svc_name} and Pod names resolve on all {count} nodes"),
-        took: t.elapsed(),
-    })?;
-
-    // A packet of the full MTU, not fragmented, between every pair.
-    let t = Instant::now();
-    let mut mtu = 0;
-    for (a, a_ip, a_node) in &pods {
-        let (_, m) = sh(&web, a, None, "cat /sys/class/net/eth0/mtu").await?;
-        mtu = m
-            .trim()
-            .parse()
-            .with_context(|| format!("Pod {a}: eth0 MTU {m:?}"))?;
-        for (b, b_ip, b_node) in pods.iter().filter(|(b, ..)| b != a) {
-            let size = smoke::ping_payload(mtu, *a_ip);
-            retry(deadline, || async {
-                let (ok, r) = sh(&web, a, None, &format!("ping -c 1 -W 3 -M do -s {size} {b_ip}")).await?;
-                if ok { Ok(()) } else { bail!("{}", r.trim()) }
-            })
-            .await
-            .with_context(|| format!("a {mtu}-byte packet from Pod {a} on node {a_node} does not reach Pod {b} on node {b_node}"))?;
-        }
-    }
-    report(Check {
-        name: "MTU",
-        detail: format!("{mtu}-byte packets cross between every pair of nodes"),
-        took: t.elapsed(),
-    })?;
-    Ok(count)
+    })
 }

@@ -1,0 +1,51 @@
+//! `kubeconfig PATH`: an admin kubeconfig for a cluster, from the PKI the
+//! plugin made. By default it points at a local tunnel that this command
+//! keeps open: each connection is carried by a port-forward through the
+//! parent's API to the control-plane Pod. A tunnel needs only a client for
+//! the parent, so the next level can be reached through this one.
+
+use std::io::Write;
+
+use anyhow::Result;
+use nesting::kubeadm::APISERVER_PORT;
+use nesting::kubeconfig::Kubeconfig;
+use nesting::{ClusterPath, naming};
+
+use crate::cli::{Global, KubeconfigArgs};
+use crate::kubeconfig_file::{self, write_private};
+use crate::{client, reach};
+
+pub async fn kubeconfig(
+    global: &Global,
+    args: &KubeconfigArgs,
+    out: &mut impl Write,
+) -> Result<()> {
+    let path: ClusterPath = args.path.parse()?;
+    if args.merge {
+        return kubeconfig_file::merge_and_hold(global, &path, args.port, out).await;
+    }
+    let root = client::connect(global).await?;
+    let chain = reach::reach(&root.client, &path).await?;
+    let (parent, ns) = (&chain.parent, chain.namespace.as_str());
+    let emit = |kc: &Kubeconfig, out: &mut dyn Write| -> Result<()> {
+        let text = kc.to_yaml()?;
+        match &args.write {
+            Some(file) => {
+                write_private(file, &text)?;
+                eprintln!("wrote {}", file.display());
+            }
+            None => out.write_all(text.as_bytes())?,
+        }
+        Ok(())
+    };
+    if args.internal {
+        let server = format!("https://{}:{APISERVER_PORT}", naming::service_host(ns));
+        let kc = reach::admin_kubeconfig(parent, &path, ns, &server).await?;
+        return emit(&kc, out);
+    }
+    let (kc, tunnel) = reach::tunnel_kubeconfig(parent, &path, ns, args.port).await?;
+    emit(&kc, out)?;
+    out.flush()?;
+    reach::hold(&path, tunnel).await;
+    Ok(())
+}

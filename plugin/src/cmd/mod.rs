@@ -1,0 +1,14 @@
+//! One module per verb. Each takes its parsed flags and writes its output;
+//! what verbs share lives outside this directory.
+
+pub mod connect;
+pub mod doctor;
+pub mod down;
+pub mod gc;
+pub mod kubeconfig;
+pub mod load;
+pub mod plan;
+pub mod scale;
+pub mod test;
+pub mod tree;
+pub mod up;

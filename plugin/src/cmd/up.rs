@@ -1,0 +1,453 @@
+//! `up`: plan, check against what exists, then each cluster: apply, wait,
+//! record, and on to its children through its own API.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use futures::future::try_join_all;
+use indicatif::{MultiProgress, ProgressBar};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+use nesting::manifests::{Manifest, SERVICE};
+use nesting::plan::Runtime;
+use nesting::stage::Stage;
+use nesting::{ClusterPath, Plan, PlannedCluster, record};
+
+use crate::cli::{Global, UpArgs};
+use crate::client;
+use crate::discover;
+use crate::tunnel::Tunnel;
+use crate::{apply, reach, request, retry, state, wait};
+
+async fn service_ip(client: &kube::Client, namespace: &str) -> Result<std::net::IpAddr> {
+    let api: kube::Api<Service> = kube::Api::namespaced(client.clone(), namespace);
+    let svc = retry::retry(|| api.get(SERVICE)).await?;
+    svc.spec
+        .and_then(|s| s.cluster_ip)
+        .and_then(|ip| ip.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("Service {namespace}/{SERVICE} has no ClusterIP"))
+}
+
+pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<()> {
+    // Bad flags fail before any connection is made.
+    let mut req = request::request(global, &args.name, &args.plan)?;
+    nesting::Plan::new(&req)?;
+
+    let cluster = client::connect(global).await?;
+    let found = discover::discover(&cluster.client).await;
+    found.fold_into(&mut req, request::given(&args.plan));
+    let plan = Plan::new(&req)?;
+    if plan.depth() > 1 && !args.wait {
+        bail!(
+            "--depth {} needs --wait: each level is created through the API of the level above, once that one is Ready",
+            plan.depth()
+        );
+    }
+
+    let run = Run {
+        plan: &plan,
+        args,
+        multi: MultiProgress::new(),
+        started: Instant::now(),
+    };
+    let done = up_siblings(&run, cluster.client.clone(), plan.level(1)).await?;
+    for l in summary(&plan, &done, args.wait) {
+        writeln!(out, "{l}")?;
+    }
+    if args.wait {
+        writeln!(
+            out,
+            "tree {} Ready in {:.1}s: `kubectl inception tree` shows it, `kubectl inception connect PATH` reaches any cluster",
+            plan.clusters[0].path.tree,
+            run.started.elapsed().as_secs_f64()
+        )?;
+    }
+    Ok(())
+}
+
+/// What one `up` shares between its clusters.
+struct Run<'a> {
+    plan: &'a Plan,
+    args: &'a UpArgs,
+    multi: MultiProgress,
+    started: Instant,
+}
+
+/// How one cluster went, in seconds since `up` started.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub path: ClusterPath,
+    pub existed: bool,
+    pub objects: usize,
+    /// When this cluster's apply started and ended.
+    pub apply: (f64, f64),
+    /// When its node Pods were Ready.
+    pub pods_ready: Option<f64>,
+    /// When all its inner nodes were Ready.
+    pub nodes_ready: Option<f64>,
+}
+
+impl Outcome {
+    /// Seconds from the start of this cluster's apply to all its nodes Ready.
+    pub fn boot(&self) -> Option<f64> {
+        self.nodes_ready.map(|r| r - self.apply.0)
+    }
+}
+
+fn summary(plan: &Plan, done: &[Outcome], waited: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    for o in done {
+        let Some(c) = plan.find(&o.path) else {
+            continue;
+        };
+        lines.push(format!(
+            "cluster {} {} in namespace {} (pods {}, services {}, {})",
+            c.path,
+            if o.existed {
+                "unchanged or updated"
+            } else {
+                "created"
+            },
+            c.namespace,
+            c.networks.pod_cidr,
+            c.networks.service_cidr,
+            plan.version
+        ));
+    }
+    if waited {
+        for o in done {
+            let (Some(pods), Some(nodes), Some(boot)) = (o.pods_ready, o.nodes_ready, o.boot())
+            else {
+                continue;
+            };
+            let want = plan.find(&o.path).map(|c| 1 + c.workers).unwrap_or(0);
+            lines.push(format!(
+                "cluster {} Ready: {want} nodes, {nodes:.1}s after up started (boot {boot:.1}s: apply {:.1}s, node Pods {:.1}s, nodes {:.1}s)",
+                o.path,
+                o.apply.1 - o.apply.0,
+                pods - o.apply.1,
+                nodes - pods,
+            ));
+        }
+    }
+    lines
+}
+
+/// Brings up the sibling clusters `siblings` inside the cluster `parent`
+/// reaches; each one then goes on with its own children as soon as it is
+/// Ready, whatever its siblings are doing.
+async fn up_siblings(run: &Run<'_>, parent: Client, siblings: Vec<usize>) -> Result<Vec<Outcome>> {
+    // Below the top, the parent is a cluster of this tree: check that the
+    // children's planned networks still fit what it really uses.
+    if let Some(&first) = siblings.first()
+        && let Some(at) = run.plan.clusters[first].path.parent()
+    {
+        let found = discover::discover(&parent).await;
+        let used: Vec<_> = (found.service_cidrs.iter().chain(&found.pod_cidrs))
+            .map(|f| (f.cidr, f.source.clone()))
+            .collect();
+        for &i in &siblings {
+            let c = &run.plan.clusters[i];
+            let bad = nesting::cidr::clashes(&c.networks, &used, &found.node_ips);
+            if !bad.is_empty() {
+                bail!(
+                    "cluster {} does not fit in cluster {at} as it really is: {}. \
+                     Remove the subtree with `kubectl inception down {at}` and run up again, \
+                     or plan other ranges with --cidr-pool or --exclude",
+                    c.path,
+                    bad.join("; ")
+                );
+            }
+        }
+    }
+    // Check every sibling before writing anything.
+    let mut checked = Vec::new();
+    for &i in &siblings {
+        let mut c = run.plan.clusters[i].clone();
+        let existed = state::reconcile(&parent, run.plan, &mut c).await?;
+        checked.push((c, existed));
+    }
+    let subtrees = checked
+        .into_iter()
+        .map(|(c, existed)| Box::pin(up_cluster(run, &parent, c, existed)));
+    Ok(try_join_all(subtrees)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+fn secs(run: &Run<'_>) -> f64 {
+    run.started.elapsed().as_secs_f64()
+}
+
+/// One cluster, step by step: its configuration, its nodes, waiting for
+/// them, its record inside itself, then its children through its own API.
+async fn up_cluster(
+    run: &Run<'_>,
+    parent: &Client,
+    c: PlannedCluster,
+    existed: bool,
+) -> Result<Vec<Outcome>> {
+    let pb = wait::bar(&run.multi, c.path.to_string(), "applying");
+    let mut o = Outcome {
+        path: c.path.clone(),
+        existed,
+        objects: 0,
+        apply: (secs(run), 0.0),
+        pods_ready: None,
+        nodes_ready: None,
+    };
+    let (runtime, config) = apply_config(run.plan, parent, &c).await?;
+    let nodes = apply_nodes(run.plan, parent, &c, &runtime).await?;
+    o.objects = config + nodes;
+    o.apply.1 = secs(run);
+    if !run.args.wait {
+        pb.finish_with_message(format!("applied {} objects", o.objects));
+        return Ok(vec![o]);
+    }
+    let (inner, _tunnel) = wait_cluster(run, parent, &c, &pb, &mut o).await?;
+    record(&inner, run.plan, &c).await?;
+    pb.finish_with_message(format!(
+        "Ready: {} nodes, boot {:.1}s",
+        1 + c.workers,
+        o.boot().unwrap_or_default()
+    ));
+    let mut all = vec![o];
+    all.extend(up_children(run, inner, &c).await?);
+    Ok(all)
+}
+
+/// Applies everything but the node workloads: the Namespace, Secrets,
+/// ConfigMaps and the apiserver Service. Returns what the node Pods need
+/// to know from the parent (its apiserver endpoints, which they reject,
+/// and the Service's ClusterIP, for their host aliases) and how many
+/// objects were applied.
+async fn apply_config(
+    plan: &Plan,
+    parent: &Client,
+    c: &PlannedCluster,
+) -> Result<(Runtime, usize)> {
+    let mut runtime = Runtime {
+        apiserver_ip: None,
+        parent_apiservers: discover::parent_apiservers(parent).await,
+    };
+    let config: Vec<Manifest> = plan
+        .manifests_with(c, &runtime)?
+        .into_iter()
+        .filter(|m| Stage::of(m) != Stage::Workloads)
+        .collect();
+    apply::apply_cluster(parent, &config).await?;
+    runtime.apiserver_ip = Some(service_ip(parent, &c.namespace).await?);
+    Ok((runtime, config.len()))
+}
+
+/// Applies the control plane's StatefulSet and the workers' Deployment,
+/// together. Returns how many objects were applied.
+async fn apply_nodes(
+    plan: &Plan,
+    parent: &Client,
+    c: &PlannedCluster,
+    runtime: &Runtime,
+) -> Result<usize> {
+    let nodes: Vec<Manifest> = plan
+        .manifests_with(c, runtime)?
+        .into_iter()
+        .filter(|m| Stage::of(m) == Stage::Workloads)
+        .collect();
+    apply::apply_cluster(parent, &nodes).await?;
+    Ok(nodes.len())
+}
+
+/// Waits for the node Pods, then for the nodes inside, through a tunnel
+/// that is returned with a client for the cluster.
+async fn wait_cluster(
+    run: &Run<'_>,
+    parent: &Client,
+    c: &PlannedCluster,
+    pb: &ProgressBar,
+    o: &mut Outcome,
+) -> Result<(Client, Tunnel)> {
+    wait::wait_ready(parent, c, pb, run.args.timeout).await?;
+    o.pods_ready = Some(secs(run));
+    let (inner, tunnel) = reach::inner(parent, &c.path, &c.namespace).await?;
+    wait::wait_nodes(parent, &inner, c, pb, run.args.timeout).await?;
+    o.nodes_ready = Some(secs(run));
+    Ok((inner, tunnel))
+}
+
+/// The cluster's children, through its own API.
+async fn up_children(run: &Run<'_>, inner: Client, c: &PlannedCluster) -> Result<Vec<Outcome>> {
+    if c.children.is_empty() {
+        return Ok(Vec::new());
+    }
+    up_siblings(run, inner, c.children.clone()).await
+}
+
+/// Stores the cluster's place in the tree inside the cluster itself.
+async fn record(inner: &Client, plan: &Plan, c: &PlannedCluster) -> Result<()> {
+    let cm = plan.record(c).to_config_map()?;
+    let api: Api<ConfigMap> = Api::namespaced(inner.clone(), record::NAMESPACE);
+    let (pp, patch) = (PatchParams::apply(apply::FIELD_MANAGER), Patch::Apply(&cm));
+    retry::retry(|| api.patch(record::NAME, &pp, &patch))
+        .await
+        .map_err(|e| {
+            apply::describe(
+                e,
+                "ConfigMap",
+                &format!(
+                    "{}/{} in cluster {}",
+                    record::NAMESPACE,
+                    record::NAME,
+                    c.path
+                ),
+            )
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+    use nesting::{PlanRequest, TreeSpec};
+    use serde_json::json;
+
+    use super::*;
+    use crate::fake;
+
+    fn plan() -> Plan {
+        Plan::new(&PlanRequest::new(
+            TreeSpec {
+                name: "lab".into(),
+                depth: 1,
+                width: 1,
+                workers: 1,
+            },
+            nesting::Entropy::from_system(),
+        ))
+        .unwrap()
+    }
+
+    /// A parent whose apiserver is at 192.0.2.2:6443 and which gives the
+    /// apiserver Service ClusterIP 10.96.5.5; applies are echoed.
+    fn parent() -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
+        fake::serve(|s| {
+            if s.method == Method::PATCH {
+                return fake::ok(s.body.clone());
+            }
+            match s.path.as_str() {
+                "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices" => fake::list(
+                    "EndpointSlice",
+                    vec![json!({
+                        "metadata": {"name": "kubernetes"}, "addressType": "IPv4",
+                        "endpoints": [{"addresses": ["192.0.2.2"]}],
+                        "ports": [{"port": 6443}],
+                    })],
+                ),
+                "/api/v1/namespaces/inception-lab/services/apiserver" => fake::ok(json!({
+                    "apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "apiserver", "namespace": "inception-lab"},
+                    "spec": {"clusterIP": "10.96.5.5"},
+                })),
+                _ => fake::not_found(),
+            }
+        })
+    }
+
+    fn patched(log: &fake::Log) -> Vec<String> {
+        let all = log.all();
+        all.iter()
+            .filter(|s| s.method == Method::PATCH)
+            .map(|s| s.body["kind"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn config_first_then_nodes_that_know_the_service_ip() {
+        let plan = plan();
+        let c = &plan.clusters[0];
+        let (client, log, _server) = parent();
+
+        let (runtime, config) = apply_config(&plan, &client, c).await.unwrap();
+        assert_eq!(runtime.apiserver_ip, Some("10.96.5.5".parse().unwrap()));
+        assert_eq!(
+            runtime.parent_apiservers,
+            ["192.0.2.2:6443".parse().unwrap()]
+        );
+        let kinds = patched(&log);
+        assert_eq!(kinds.len(), config);
+        assert_eq!(kinds[0], "Namespace");
+        assert!(kinds.contains(&"Service".to_string()), "{kinds:?}");
+        assert!(
+            !kinds
+                .iter()
+                .any(|k| k == "StatefulSet" || k == "Deployment"),
+            "{kinds:?}"
+        );
+        // The Service was read after it was applied.
+        let all = log.all();
+        let svc = "/api/v1/namespaces/inception-lab/services/apiserver";
+        let applied = all.iter().position(|s| s.is(&Method::PATCH, svc));
+        let read = all.iter().position(|s| s.is(&Method::GET, svc));
+        assert!(applied < read, "{all:?}");
+
+        let nodes = apply_nodes(&plan, &client, c, &runtime).await.unwrap();
+        assert_eq!(nodes, 2);
+        let all = log.all();
+        let sts = all
+            .iter()
+            .find(|s| s.method == Method::PATCH && s.body["kind"] == "StatefulSet")
+            .unwrap();
+        assert!(sts.body.to_string().contains("10.96.5.5"), "{:?}", sts.body);
+    }
+
+    #[tokio::test]
+    async fn a_service_without_an_ip_stops_before_the_nodes() {
+        let plan = plan();
+        let (client, log, _server) = fake::serve(|s| {
+            if s.method == Method::PATCH {
+                fake::ok(s.body.clone())
+            } else if s.path.ends_with("/services/apiserver") {
+                fake::ok(json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "apiserver"}, "spec": {}}))
+            } else {
+                fake::not_found()
+            }
+        });
+        let e = apply_config(&plan, &client, &plan.clusters[0])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Service inception-lab/apiserver has no ClusterIP"
+        );
+        assert!(!patched(&log).iter().any(|k| k == "StatefulSet"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_server_is_asked_again_for_the_service_ip() {
+        let plan = plan();
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let (client, log, _server) = fake::serve(move |s| {
+            if s.method == Method::PATCH {
+                fake::ok(s.body.clone())
+            } else if s.path.ends_with("/services/apiserver") {
+                match reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                    0 => fake::status(503, "ServiceUnavailable"),
+                    _ => fake::ok(json!({"apiVersion": "v1", "kind": "Service",
+                        "metadata": {"name": "apiserver"}, "spec": {"clusterIP": "10.96.5.5"}})),
+                }
+            } else {
+                fake::not_found()
+            }
+        });
+        let (runtime, _) = apply_config(&plan, &client, &plan.clusters[0])
+            .await
+            .unwrap();
+        assert_eq!(runtime.apiserver_ip, Some("10.96.5.5".parse().unwrap()));
+        let svc = "/api/v1/namespaces/inception-lab/services/apiserver";
+        assert_eq!(log.count(&Method::GET, svc), 2);
+    }
+}
