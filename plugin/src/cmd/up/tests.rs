@@ -1,0 +1,140 @@
+use http::Method;
+use nesting::{PlanRequest, TreeSpec};
+use serde_json::json;
+
+use super::*;
+use crate::fake;
+
+fn plan() -> Plan {
+    Plan::new(&PlanRequest::new(
+        TreeSpec {
+            name: "lab".into(),
+            depth: 1,
+            width: 1,
+            workers: 1,
+        },
+        nesting::Entropy::from_system(),
+    ))
+    .unwrap()
+}
+
+/// A parent whose apiserver is at 192.0.2.2:6443 and which gives the
+/// apiserver Service ClusterIP 10.96.5.5; applies are echoed.
+fn parent() -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
+    fake::serve(|s| {
+        if s.method == Method::PATCH {
+            return fake::ok(s.body.clone());
+        }
+        match s.path.as_str() {
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices" => fake::list(
+                "EndpointSlice",
+                vec![json!({
+                    "metadata": {"name": "kubernetes"}, "addressType": "IPv4",
+                    "endpoints": [{"addresses": ["192.0.2.2"]}],
+                    "ports": [{"port": 6443}],
+                })],
+            ),
+            "/api/v1/namespaces/inception-lab/services/apiserver" => fake::ok(json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "apiserver", "namespace": "inception-lab"},
+                "spec": {"clusterIP": "10.96.5.5"},
+            })),
+            _ => fake::not_found(),
+        }
+    })
+}
+
+fn patched(log: &fake::Log) -> Vec<String> {
+    let all = log.all();
+    all.iter()
+        .filter(|s| s.method == Method::PATCH)
+        .map(|s| s.body["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn config_first_then_nodes_that_know_the_service_ip() {
+    let plan = plan();
+    let c = &plan.clusters[0];
+    let (client, log, _server) = parent();
+
+    let (runtime, config) = apply_config(&plan, &client, c).await.unwrap();
+    assert_eq!(runtime.apiserver_ip, Some("10.96.5.5".parse().unwrap()));
+    assert_eq!(
+        runtime.parent_apiservers,
+        ["192.0.2.2:6443".parse().unwrap()]
+    );
+    let kinds = patched(&log);
+    assert_eq!(kinds.len(), config);
+    assert_eq!(kinds[0], "Namespace");
+    assert!(kinds.contains(&"Service".to_string()), "{kinds:?}");
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| k == "StatefulSet" || k == "Deployment"),
+        "{kinds:?}"
+    );
+    // The Service was read after it was applied.
+    let all = log.all();
+    let svc = "/api/v1/namespaces/inception-lab/services/apiserver";
+    let applied = all.iter().position(|s| s.is(&Method::PATCH, svc));
+    let read = all.iter().position(|s| s.is(&Method::GET, svc));
+    assert!(applied < read, "{all:?}");
+
+    let nodes = apply_nodes(&plan, &client, c, &runtime).await.unwrap();
+    assert_eq!(nodes, 2);
+    let all = log.all();
+    let sts = all
+        .iter()
+        .find(|s| s.method == Method::PATCH && s.body["kind"] == "StatefulSet")
+        .unwrap();
+    assert!(sts.body.to_string().contains("10.96.5.5"), "{:?}", sts.body);
+}
+
+#[tokio::test]
+async fn a_service_without_an_ip_stops_before_the_nodes() {
+    let plan = plan();
+    let (client, log, _server) = fake::serve(|s| {
+        if s.method == Method::PATCH {
+            fake::ok(s.body.clone())
+        } else if s.path.ends_with("/services/apiserver") {
+            fake::ok(json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "apiserver"}, "spec": {}}))
+        } else {
+            fake::not_found()
+        }
+    });
+    let e = apply_config(&plan, &client, &plan.clusters[0])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Service inception-lab/apiserver has no ClusterIP"
+    );
+    assert!(!patched(&log).iter().any(|k| k == "StatefulSet"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_server_is_asked_again_for_the_service_ip() {
+    let plan = plan();
+    let reads = std::sync::atomic::AtomicUsize::new(0);
+    let (client, log, _server) = fake::serve(move |s| {
+        if s.method == Method::PATCH {
+            fake::ok(s.body.clone())
+        } else if s.path.ends_with("/services/apiserver") {
+            match reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => fake::status(503, "ServiceUnavailable"),
+                _ => fake::ok(json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "apiserver"}, "spec": {"clusterIP": "10.96.5.5"}})),
+            }
+        } else {
+            fake::not_found()
+        }
+    });
+    let (runtime, _) = apply_config(&plan, &client, &plan.clusters[0])
+        .await
+        .unwrap();
+    assert_eq!(runtime.apiserver_ip, Some("10.96.5.5".parse().unwrap()));
+    let svc = "/api/v1/namespaces/inception-lab/services/apiserver";
+    assert_eq!(log.count(&Method::GET, svc), 2);
+}
