@@ -1,3 +1,4 @@
+
 use super::*;
 
 fn sample(name: &str, server: &str) -> Kubeconfig {
@@ -136,19 +137,19 @@ preferences: {}
 clusters:
 - name: me
   cluster:
-server: https://example.invalid
-x-unknown: kept
+    server: https://example.invalid
+    x-unknown: kept
 contexts:
 - name: me
   context:
-user: me
-cluster: me
-namespace: work
+    user: me
+    cluster: me
+    namespace: work
 current-context: me
 users:
 - name: me
   user:
-token: abc
+    token: abc
 x-tool-setting: 3
 ";
     let kc = sample("inception-lab", "https://127.0.0.1:7443");

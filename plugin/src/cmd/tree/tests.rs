@@ -1,3 +1,4 @@
+
 use http::Method;
 use serde_json::json;
 

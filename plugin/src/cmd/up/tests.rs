@@ -1,3 +1,4 @@
+
 use http::Method;
 use nesting::{PlanRequest, TreeSpec};
 use serde_json::json;
@@ -99,7 +100,7 @@ async fn a_service_without_an_ip_stops_before_the_nodes() {
             fake::ok(s.body.clone())
         } else if s.path.ends_with("/services/apiserver") {
             fake::ok(json!({"apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": "apiserver"}, "spec": {}}))
+                    "metadata": {"name": "apiserver"}, "spec": {}}))
         } else {
             fake::not_found()
         }
@@ -125,7 +126,7 @@ async fn a_busy_server_is_asked_again_for_the_service_ip() {
             match reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
                 0 => fake::status(503, "ServiceUnavailable"),
                 _ => fake::ok(json!({"apiVersion": "v1", "kind": "Service",
-                    "metadata": {"name": "apiserver"}, "spec": {"clusterIP": "10.96.5.5"}})),
+                        "metadata": {"name": "apiserver"}, "spec": {"clusterIP": "10.96.5.5"}})),
             }
         } else {
             fake::not_found()
