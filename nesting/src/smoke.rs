@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, Namespace, PodSpec, PodTemplateSpec, Probe, Service, ServicePort,
-    ServiceSpec, TCPSocketAction, Toleration,
+    Container, ContainerPort, Namespace, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, Pod, PodSpec, PodTemplateSpec, Probe, Service, ServicePort,
+    ServiceSpec, TCPSocketAction, Toleration, Volume, VolumeMount, VolumeResourceRequirements,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -138,6 +140,85 @@ pub fn answered(response: &str) -> bool {
         .next()
         .is_some_and(|l| l.starts_with("HTTP/") && l.split_whitespace().nth(1) == Some("200"));
     status_ok && response.contains(BODY)
+}
+
+/// The volume check's objects: not labelled as the web servers, whose
+/// DaemonSet would adopt and delete its Pods.
+fn volume_meta(name: &str) -> ObjectMeta {
+    crate::labels::managed_meta(name, Some(NAMESPACE), ("app", "volume"))
+}
+
+/// The claim the volume check makes for the node with hostname `host`:
+/// no class named, so the cluster's default class must take it.
+pub fn volume_claim(host: &str) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: volume_meta(&format!("data-{host}")),
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    Quantity("16Mi".into()),
+                )])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// What the volume check's Pod writes into its volume and reads back.
+pub fn volume_token(host: &str) -> String {
+    format!("{BODY}: volume on {host}")
+}
+
+/// A Pod on the node with hostname `host` (picked by the scheduler, which
+/// is what binds a claim that waits for its first consumer) that writes
+/// [`volume_token`] into the claim's volume, reads it back and stays.
+pub fn volume_pod(host: &str, image: &str) -> Pod {
+    let token = volume_token(host);
+    Pod {
+        metadata: volume_meta(&format!("volume-{host}")),
+        spec: Some(PodSpec {
+            node_selector: Some(BTreeMap::from([(
+                "kubernetes.io/hostname".to_string(),
+                host.to_string(),
+            )])),
+            tolerations: Some(vec![Toleration {
+                operator: Some("Exists".into()),
+                ..Toleration::default()
+            }]),
+            automount_service_account_token: Some(false),
+            termination_grace_period_seconds: Some(1),
+            containers: vec![Container {
+                name: "volume".into(),
+                image: Some(image.into()),
+                image_pull_policy: Some("IfNotPresent".into()),
+                command: Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    format!("echo '{token}' > /data/check && cat /data/check && exec sleep 3600"),
+                ]),
+                volume_mounts: Some(vec![VolumeMount {
+                    name: "data".into(),
+                    mount_path: "/data".into(),
+                    ..VolumeMount::default()
+                }]),
+                ..Container::default()
+            }],
+            volumes: Some(vec![Volume {
+                name: "data".into(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: format!("data-{host}"),
+                    read_only: None,
+                }),
+                ..Volume::default()
+            }]),
+            ..PodSpec::default()
+        }),
+        status: None,
+    }
 }
 
 #[cfg(test)]

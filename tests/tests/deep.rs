@@ -173,7 +173,14 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
     );
     let out = lab.ok(&["test", "deep/0", "--keep"]);
     assert!(out.contains("smoke test passed on cluster deep/0"), "{out}");
-    for check in ["NodePort", "pod network", "Service", "DNS", "MTU"] {
+    for check in [
+        "NodePort",
+        "pod network",
+        "Service",
+        "DNS",
+        "MTU",
+        "volumes",
+    ] {
         assert!(
             out.contains(&format!("check {check}: ok")),
             "{check} missing: {out}"

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn sample(name: &str, server: &str) -> Kubeconfig {

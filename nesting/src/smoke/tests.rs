@@ -53,3 +53,37 @@ fn answered_needs_200_and_the_body() {
     assert!(!answered("HTTP/1.0 200 OK\r\n\r\nsomething else"));
     assert!(!answered(""));
 }
+
+#[test]
+fn the_volume_check_uses_the_default_class_on_one_node() {
+    let claim = volume_claim("w-1");
+    let spec = claim.spec.unwrap();
+    assert_eq!(
+        spec.storage_class_name, None,
+        "the default class must take it"
+    );
+    assert_eq!(claim.metadata.name.as_deref(), Some("data-w-1"));
+    let pod = volume_pod("w-1", "img");
+    let ps = pod.spec.unwrap();
+    assert_eq!(
+        ps.node_selector.unwrap()["kubernetes.io/hostname"],
+        "w-1",
+        "by selector, not nodeName: the scheduler must bind the claim"
+    );
+    assert_eq!(ps.node_name, None);
+    assert_ne!(
+        pod.metadata.labels.as_ref().unwrap()["app"],
+        NAME,
+        "the web DaemonSet would adopt it"
+    );
+    let vol = &ps.volumes.unwrap()[0];
+    assert_eq!(
+        vol.persistent_volume_claim.as_ref().unwrap().claim_name,
+        "data-w-1"
+    );
+    let cmd = ps.containers[0].command.as_ref().unwrap().join(" ");
+    assert!(
+        cmd.contains(&volume_token("w-1")) && cmd.contains("cat /data/check"),
+        "{cmd}"
+    );
+}

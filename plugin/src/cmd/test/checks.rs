@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use kube::api::ListParams;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::Api;
+use kube::api::{ListParams, LogParams, Patch, PatchParams};
 use nesting::manifests::NODE_CONTAINER;
 use nesting::node::AgentConfig;
 use nesting::smoke;
@@ -196,6 +198,74 @@ pub(super) async fn mtu(s: &Smoke<'_>) -> Result<Check> {
     Ok(Check {
         name: "MTU",
         detail: format!("{mtu}-byte packets cross between every pair of nodes"),
+        took: t.elapsed(),
+    })
+}
+
+/// A claim of the default class binds on every node, and a Pod there
+/// writes into its volume and reads it back.
+pub(super) async fn volumes(s: &Smoke<'_>) -> Result<Check> {
+    let t = Instant::now();
+    let client = s.web.clone().into_client();
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), smoke::NAMESPACE);
+    let pods: Api<Pod> = Api::namespaced(client, smoke::NAMESPACE);
+    let pp = PatchParams::apply(crate::apply::FIELD_MANAGER);
+    let hosts: Vec<String> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            let name = n.metadata.name.clone().unwrap_or_default();
+            n.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("kubernetes.io/hostname").cloned())
+                .unwrap_or(name)
+        })
+        .collect();
+    for host in &hosts {
+        let claim = smoke::volume_claim(host);
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        claims
+            .patch(&name, &pp, &Patch::Apply(&claim))
+            .await
+            .with_context(|| format!("cannot create claim {name} in cluster {}", s.path))?;
+        let pod = smoke::volume_pod(host, s.image);
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        pods.patch(&name, &pp, &Patch::Apply(&pod))
+            .await
+            .with_context(|| format!("cannot create Pod {name} in cluster {}", s.path))?;
+    }
+    for host in &hosts {
+        let pod = format!("volume-{host}");
+        let claim = format!("data-{host}");
+        let token = smoke::volume_token(host);
+        retry(s.deadline, || async {
+            let c = claims.get(&claim).await?;
+            let phase = c.status.and_then(|st| st.phase).unwrap_or_default();
+            if phase != "Bound" {
+                bail!("claim {claim} is {phase}, not Bound");
+            }
+            let log = pods.logs(&pod, &LogParams::default()).await.unwrap_or_default();
+            if log.lines().any(|l| l == token) {
+                Ok(())
+            } else {
+                bail!("Pod {pod} has not read back what it wrote")
+            }
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "no working volume on node {host} of cluster {}: claim {claim} of the default class, Pod {pod}",
+                s.path
+            )
+        })?;
+    }
+    Ok(Check {
+        name: "volumes",
+        detail: format!(
+            "a claim of the default class bound, written and read back on each of {} nodes",
+            hosts.len()
+        ),
         took: t.elapsed(),
     })
 }

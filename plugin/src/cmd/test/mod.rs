@@ -199,12 +199,14 @@ async fn run(
         port,
         cluster_ip,
         deadline,
+        image,
     };
     report(out, checks::node_port(&s).await?)?;
     report(out, checks::pod_network(&s).await?)?;
     report(out, checks::service(&s).await?)?;
     report(out, checks::dns(&s, cfg).await?)?;
     report(out, checks::mtu(&s).await?)?;
+    report(out, checks::volumes(&s).await?)?;
     Ok(count)
 }
 
@@ -232,6 +234,8 @@ struct Smoke<'a> {
     port: i32,
     cluster_ip: IpAddr,
     deadline: Instant,
+    /// The node image: it has the shell the volume check runs.
+    image: &'a str,
 }
 
 /// Makes the smoke namespace, DaemonSet and Service (once an earlier

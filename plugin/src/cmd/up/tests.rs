@@ -1,4 +1,3 @@
-
 use http::Method;
 use nesting::{PlanRequest, TreeSpec};
 use serde_json::json;
