@@ -312,6 +312,12 @@ pub struct UpArgs {
     /// How long to wait for each level.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+    /// Let a rerun restart an existing control plane whose node Pod would
+    /// change (other --image or --images-dir, another kubectl-inception):
+    /// the cluster restarts empty and every cluster below it is made again.
+    /// Without it such a rerun is refused and changes nothing.
+    #[arg(long)]
+    pub allow_restart: bool,
 }
 
 #[derive(Debug, Args, Clone)]

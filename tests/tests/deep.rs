@@ -89,6 +89,34 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
     assert!(out.contains("cluster deep Ready: 3 nodes"), "{out}");
     assert!(out.contains("cluster deep/0 Ready: 3 nodes"), "{out}");
 
+    // The same tree with another images dir would restart its control
+    // planes, whose etcd lives in their Pods: refused, nothing changes.
+    let lab_pods: Api<Pod> = Api::namespaced(lab.client().await, "inception-deep");
+    let uid = |p: Pod| p.metadata.uid.unwrap_or_default();
+    let before = uid(lab_pods.get("control-plane-0").await.unwrap());
+    let mut other = argv.clone();
+    let dir = other.iter().position(|a| *a == "--images-dir").unwrap() + 1;
+    other[dir] = "/srv/other-images";
+    let err = lab.fails(&other);
+    assert!(
+        err.contains("cluster deep exists and this run would restart its control plane")
+            && err.contains("hostPath.path")
+            && err.contains("/srv/other-images")
+            && err.contains("Nothing was changed"),
+        "{err}"
+    );
+    let sts_lab: Api<StatefulSet> = Api::namespaced(lab.client().await, "inception-deep");
+    let kept = serde_json::to_string(&sts_lab.get("control-plane").await.unwrap().spec).unwrap();
+    assert!(
+        !kept.contains("/srv/other-images"),
+        "the template changed: {kept}"
+    );
+    assert_eq!(
+        uid(lab_pods.get("control-plane-0").await.unwrap()),
+        before,
+        "the control plane was restarted"
+    );
+
     // Nothing was made twice: one namespace per cluster, one Pod per node.
     let lab_ns: Api<Namespace> = Api::all(lab.client().await);
     let ours = ListParams::default().labels("kubectl-inception.dev/tree=deep");

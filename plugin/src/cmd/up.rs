@@ -7,10 +7,11 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use futures::future::try_join_all;
 use indicatif::{MultiProgress, ProgressBar};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
-use nesting::manifests::{Manifest, SERVICE};
+use nesting::manifests::{CONTROL_PLANE, Manifest, SERVICE};
 use nesting::plan::Runtime;
 use nesting::stage::Stage;
 use nesting::{ClusterPath, Plan, PlannedCluster, record};
@@ -200,6 +201,9 @@ async fn up_cluster(
         pods_ready: None,
         nodes_ready: None,
     };
+    if existed {
+        refuse_restart(run.plan, parent, &c, run.args.allow_restart).await?;
+    }
     let (runtime, config) = apply_config(run.plan, parent, &c).await?;
     let nodes = apply_nodes(run.plan, parent, &c, &runtime).await?;
     o.objects = config + nodes;
@@ -218,6 +222,58 @@ async fn up_cluster(
     let mut all = vec![o];
     all.extend(up_children(run, inner, &c).await?);
     Ok(all)
+}
+
+/// Refuses, before anything is applied, a rerun that would restart the
+/// control plane of an existing cluster: its node Pod's template would
+/// change (as a server-side dry run of the apply shows), and its etcd
+/// lives in that Pod. `allow` (--allow-restart) lets it go on.
+async fn refuse_restart(
+    plan: &Plan,
+    parent: &Client,
+    c: &PlannedCluster,
+    allow: bool,
+) -> Result<()> {
+    let api: Api<StatefulSet> = Api::namespaced(parent.clone(), &c.namespace);
+    let Some(live) = retry::retry(|| api.get_opt(CONTROL_PLANE)).await? else {
+        return Ok(());
+    };
+    let runtime = Runtime {
+        apiserver_ip: Some(service_ip(parent, &c.namespace).await?),
+        parent_apiservers: discover::parent_apiservers(parent).await,
+    };
+    let planned = plan
+        .manifests_with(c, &runtime)?
+        .into_iter()
+        .find_map(|m| match m {
+            Manifest::StatefulSet(s) => Some(s),
+            _ => None,
+        })
+        .ok_or_else(|| anyhow::anyhow!("the plan of cluster {} has no control plane", c.path))?;
+    let params = PatchParams::apply(apply::FIELD_MANAGER).dry_run();
+    let patch = Patch::Apply(&planned);
+    let next = retry::retry(|| api.patch(CONTROL_PLANE, &params, &patch)).await?;
+    let template = |s: &StatefulSet| serde_json::to_value(s.spec.as_ref().map(|s| &s.template));
+    let changes = nesting::changes::differences(&template(&live)?, &template(&next)?);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    if allow {
+        tracing::warn!(
+            "cluster {}: its control plane restarts (--allow-restart): {}",
+            c.path,
+            changes.join("; ")
+        );
+        return Ok(());
+    }
+    bail!(
+        "cluster {path} exists and this run would restart its control plane: its node Pod would change in\n  {}\n\
+         Its etcd lives in that Pod, so the cluster and every cluster below it would be lost. Nothing was changed. \
+         Rerun with the flags the tree was made with (--image, --images-dir, ...), or pass --allow-restart to restart it empty \
+         (up then makes the clusters below it again)",
+        changes.join("\n  "),
+        path = c.path
+    )
 }
 
 /// Applies everything but the node workloads: the Namespace, Secrets,

@@ -138,3 +138,103 @@ async fn a_busy_server_is_asked_again_for_the_service_ip() {
     let svc = "/api/v1/namespaces/inception-lab/services/apiserver";
     assert_eq!(log.count(&Method::GET, svc), 2);
 }
+
+/// A parent holding cluster `lab` whose control plane runs `image`; the
+/// server-side dry run of an apply answers with the applied object.
+fn parent_with_control_plane(
+    plan: &Plan,
+    image: &str,
+) -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
+    let runtime = Runtime {
+        apiserver_ip: Some("10.96.5.5".parse().unwrap()),
+        parent_apiservers: vec!["192.0.2.2:6443".parse().unwrap()],
+    };
+    let mut live = plan
+        .manifests_with(&plan.clusters[0], &runtime)
+        .unwrap()
+        .into_iter()
+        .find_map(|m| match m {
+            Manifest::StatefulSet(s) => Some(serde_json::to_value(s).unwrap()),
+            _ => None,
+        })
+        .unwrap();
+    live["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+    fake::serve(move |s| {
+        if s.method == Method::PATCH {
+            return fake::ok(s.body.clone());
+        }
+        match s.path.as_str() {
+            "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane" => {
+                fake::ok(live.clone())
+            }
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices" => fake::list(
+                "EndpointSlice",
+                vec![json!({
+                    "metadata": {"name": "kubernetes"}, "addressType": "IPv4",
+                    "endpoints": [{"addresses": ["192.0.2.2"]}],
+                    "ports": [{"port": 6443}],
+                })],
+            ),
+            "/api/v1/namespaces/inception-lab/services/apiserver" => fake::ok(json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "apiserver", "namespace": "inception-lab"},
+                "spec": {"clusterIP": "10.96.5.5"},
+            })),
+            _ => fake::not_found(),
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_rerun_that_would_restart_a_control_plane_is_refused_and_changes_nothing() {
+    let plan = plan();
+    let (client, log, _server) = parent_with_control_plane(&plan, "example/other-node:v1");
+    let e = refuse_restart(&plan, &client, &plan.clusters[0], false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("would restart its control plane"), "{e}");
+    assert!(
+        e.contains("spec.containers[0].image: \"example/other-node:v1\" → \"localhost/kubectl-inception/node:"),
+        "{e}"
+    );
+    assert!(
+        e.contains("Nothing was changed") && e.contains("--allow-restart"),
+        "{e}"
+    );
+    let patches: Vec<_> = log
+        .all()
+        .into_iter()
+        .filter(|s| s.method == Method::PATCH)
+        .collect();
+    assert_eq!(patches.len(), 1, "only the dry run");
+    assert!(
+        patches[0].query.contains("dryRun=All"),
+        "{}",
+        patches[0].query
+    );
+}
+
+#[tokio::test]
+async fn a_rerun_with_the_same_template_or_allowed_goes_on() {
+    let plan = plan();
+    let same = plan.image.clone();
+    let (client, _, _server) = parent_with_control_plane(&plan, &same);
+    refuse_restart(&plan, &client, &plan.clusters[0], false)
+        .await
+        .unwrap();
+    let (client, _, _server) = parent_with_control_plane(&plan, "example/other-node:v1");
+    refuse_restart(&plan, &client, &plan.clusters[0], true)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_cluster_without_a_control_plane_yet_is_not_checked() {
+    let plan = plan();
+    let (client, log, _server) = parent();
+    refuse_restart(&plan, &client, &plan.clusters[0], false)
+        .await
+        .unwrap();
+    assert!(log.all().iter().all(|s| s.method != Method::PATCH));
+}
