@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::ListParams;
 use kube::{Api, Client};
-use nesting::manifests::{PKI_SECRET, TOKEN_KEY, TOKEN_SECRET};
+use nesting::manifests::{CONTROL_PLANE, PKI_SECRET, TOKEN_KEY, TOKEN_SECRET};
 use nesting::pki::ClusterPki;
 use nesting::{ClusterPath, Plan, PlannedCluster, labels};
 
@@ -79,6 +80,37 @@ pub async fn load_pki(client: &Client, namespace: &str) -> Result<Option<Cluster
     Ok(Some(pki))
 }
 
+/// A cluster whose PKI Secrets are gone gets a new PKI only if no control
+/// plane runs yet (an earlier `up` stopped before them); over a running
+/// one, its nodes would no longer trust each other, so that is refused.
+async fn refuse_new_pki(client: &Client, c: &PlannedCluster) -> Result<()> {
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &c.namespace);
+    let running = sts
+        .get_opt(CONTROL_PLANE)
+        .await
+        .with_context(|| format!("cannot read StatefulSet {}/{CONTROL_PLANE}", c.namespace))?
+        .is_some();
+    if !running {
+        return Ok(());
+    }
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &c.namespace);
+    let mut missing = Vec::new();
+    for name in [PKI_SECRET, TOKEN_SECRET] {
+        if secrets.get_opt(name).await?.is_none() {
+            missing.push(format!("Secret {}/{name}", c.namespace));
+        }
+    }
+    bail!(
+        "cluster {} runs, but {} {} missing: a new PKI would lock its nodes out of it. Nothing was changed. \
+         Restore {}, or remove the cluster with `kubectl inception down {}` and run up again",
+        c.path,
+        missing.join(" and "),
+        if missing.len() == 1 { "is" } else { "are" },
+        if missing.len() == 1 { "it" } else { "them" },
+        c.path
+    )
+}
+
 /// Makes a planned cluster match what exists: reuses its PKI so a rerun
 /// changes nothing, and refuses a different plan for an existing cluster.
 pub async fn reconcile(client: &Client, plan: &Plan, c: &mut PlannedCluster) -> Result<bool> {
@@ -122,8 +154,9 @@ pub async fn reconcile(client: &Client, plan: &Plan, c: &mut PlannedCluster) -> 
             c.path
         );
     }
-    if let Some(pki) = load_pki(client, &c.namespace).await? {
-        c.pki = pki;
+    match load_pki(client, &c.namespace).await? {
+        Some(pki) => c.pki = pki,
+        None => refuse_new_pki(client, c).await?,
     }
     Ok(true)
 }
@@ -181,6 +214,45 @@ mod tests {
             log.count(&Method::GET, &format!("{secrets}/bootstrap-token")),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_running_cluster_without_its_pki_is_refused_not_given_a_new_one() {
+        let plan = plan();
+        let want = plan.digest(&plan.clusters[0]);
+        let ns = fake::namespace("inception-lab", "lab", Some(&want), true);
+        let serve = |running: bool| {
+            let ns = ns.clone();
+            fake::serve(move |s| match s.path.as_str() {
+                "/api/v1/namespaces/inception-lab" => fake::ok(ns.clone()),
+                "/api/v1/namespaces/inception-lab/secrets/bootstrap-token" => {
+                    fake::ok(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+                        "metadata": {"name": "bootstrap-token"}}))
+                }
+                "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane" if running => {
+                    fake::ok(
+                        serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+                        "metadata": {"name": "control-plane"}}),
+                    )
+                }
+                _ => fake::not_found(),
+            })
+        };
+        let mut c = plan.clusters[0].clone();
+        let (client, _, _server) = serve(true);
+        let e = reconcile(&client, &plan, &mut c)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cluster lab runs, but Secret inception-lab/pki is missing"),
+            "{e}"
+        );
+        assert!(e.contains("Nothing was changed"), "{e}");
+        // Before its control plane exists, an earlier up stopped early: a
+        // new PKI is fine.
+        let (client, _, _server) = serve(false);
+        assert!(reconcile(&client, &plan, &mut c).await.unwrap());
     }
 
     #[tokio::test]
