@@ -39,6 +39,14 @@ pub enum Error {
         capacity: u64,
         node_prefix: u8,
     },
+    #[error(
+        "invalid {flag} {value:?}: expected a positive quantity, optionally with a unit ({units}), like 250m or 512Mi"
+    )]
+    BadQuantity {
+        flag: &'static str,
+        value: String,
+        units: String,
+    },
     #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),
     #[error("cannot render {what}: {reason}")]

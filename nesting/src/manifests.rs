@@ -159,6 +159,8 @@ pub struct ClusterObjects<'a> {
     pub parent_apiservers: &'a [SocketAddr],
     /// The node agent's [`crate::node::AgentConfig`], as JSON.
     pub agent_config: &'a str,
+    /// What each node Pod requests from the parent.
+    pub requests: &'a crate::plan::NodeRequests,
 }
 
 /// The parent apiserver's endpoints as bootstrap.sh reads them from

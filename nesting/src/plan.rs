@@ -15,9 +15,11 @@ use crate::version::KubeVersion;
 use crate::{Entropy, Error, labels};
 
 mod digest;
+mod requests;
 mod validate;
 
 pub use digest::PlanDigest;
+pub use requests::NodeRequests;
 use validate::{validate_image, validate_images_dir, validate_namespace, validate_workers};
 
 /// Everything a plan is made from.
@@ -38,6 +40,8 @@ pub struct PlanRequest {
     pub images_dir: Option<String>,
     /// Who serves cluster DNS in every planned cluster.
     pub dns: crate::node::Dns,
+    /// What every node Pod requests from its parent.
+    pub node_requests: NodeRequests,
     /// What keys, serial numbers and tokens are drawn from, and the time
     /// certificates start at: the same request gives the same plan.
     pub entropy: Entropy,
@@ -56,6 +60,7 @@ impl PlanRequest {
             cluster_domain: "cluster.local".into(),
             root_namespace: None,
             images_dir: None,
+            node_requests: NodeRequests::default(),
             dns: crate::node::Dns::Builtin,
             entropy,
         }
@@ -90,6 +95,7 @@ pub struct Plan {
     pub cluster_domain: String,
     pub images_dir: Option<String>,
     pub dns: crate::node::Dns,
+    pub node_requests: NodeRequests,
     /// Breadth first: parents before children, level by level.
     pub clusters: Vec<PlannedCluster>,
 }
@@ -99,6 +105,7 @@ impl Plan {
     pub fn new(req: &PlanRequest) -> Result<Plan, Error> {
         req.tree.validate()?;
         validate_image(&req.image)?;
+        req.node_requests.validate()?;
         if let Some(dir) = &req.images_dir {
             validate_images_dir(dir)?;
         }
@@ -150,6 +157,7 @@ impl Plan {
             parent_domain: req.parent_domain.clone(),
             cluster_domain: req.cluster_domain.clone(),
             images_dir: req.images_dir.clone(),
+            node_requests: req.node_requests.clone(),
             dns: req.dns,
             clusters,
         })
@@ -297,6 +305,7 @@ impl Plan {
                     d
                 }
             }),
+            requests: &self.node_requests,
         }))
     }
 

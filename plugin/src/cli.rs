@@ -210,6 +210,12 @@ pub struct PlanArgs {
     /// Worker Pods per cluster (0 keeps the control plane schedulable).
     #[arg(long, default_value_t = 1)]
     pub workers: u32,
+    /// CPU every node Pod requests from its parent (no limit).
+    #[arg(long, default_value = "100m", value_name = "QUANTITY")]
+    pub node_cpu: String,
+    /// Memory every node Pod requests from its parent (no limit).
+    #[arg(long, default_value = "256Mi", value_name = "QUANTITY")]
+    pub node_memory: String,
     /// Kubernetes release of every cluster in the tree [default: newest stable].
     #[arg(long, value_name = "VERSION")]
     pub kubernetes_version: Option<String>,

@@ -66,6 +66,10 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
         DnsArg::Builtin => nesting::node::Dns::Builtin,
         DnsArg::Coredns => nesting::node::Dns::Coredns,
     };
+    req.node_requests = nesting::plan::NodeRequests {
+        cpu: a.node_cpu.clone(),
+        memory: a.node_memory.clone(),
+    };
     req.root_namespace = global.namespace.clone();
     if let Some(dir) = &a.images_dir {
         if !dir.starts_with('/') {

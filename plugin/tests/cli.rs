@@ -308,6 +308,46 @@ fn bad_input_says_what_to_change() {
             "oldest supported",
         ),
         (
+            &["up", "lab", "--kubernetes-version", "v1.99.0", "--dry-run"],
+            "newest release",
+        ),
+        (
+            &["up", "lab", "--kubernetes-version", "v2.0.0", "--dry-run"],
+            "releases are v1.x",
+        ),
+        (
+            &["up", "lab", "--cidr-pool", "0.0.0.0/0", "--dry-run"],
+            "covers every address",
+        ),
+        (
+            &["up", "lab", "--cidr-pool", "127.0.0.0/8", "--dry-run"],
+            "loopback",
+        ),
+        (
+            &["up", "lab", "--images-dir", "/", "--dry-run"],
+            "would expose a whole tree of the host",
+        ),
+        (
+            &["up", "lab", "--images-dir", "/etc/ssl", "--dry-run"],
+            "is host state",
+        ),
+        (
+            &[
+                "up",
+                "lab",
+                "--pod-prefix",
+                "24",
+                "--workers",
+                "3",
+                "--dry-run",
+            ],
+            "cannot hold 3 workers",
+        ),
+        (
+            &["up", "lab", "--node-memory", "lots", "--dry-run"],
+            "invalid --node-memory \"lots\"",
+        ),
+        (
             &["up", "lab", "--parent-node-ip", "nope", "--dry-run"],
             "--parent-node-ip",
         ),

@@ -215,6 +215,7 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
                     ..SecurityContext::default()
                 }),
                 readiness_probe: Some(probe),
+                resources: Some(o.requests.resources()),
                 volume_mounts: Some(mounts),
                 ..Container::default()
             }],
