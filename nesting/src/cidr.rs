@@ -317,14 +317,13 @@ pub fn node_cidrs(pod_cidr: &IpNet) -> Vec<IpNet> {
 /// uses: `used` are (range, where it was found), `node_ips` the parent's
 /// node addresses. Empty when the plan still fits.
 pub fn clashes(planned: &Networks, used: &[(IpNet, String)], node_ips: &[IpAddr]) -> Vec<String> {
-    let overlap = |a: &IpNet, b: &IpNet| a.contains(&b.network()) || b.contains(&a.network());
     let mut out = Vec::new();
     for (what, mine) in [
         ("pod CIDR", &planned.pod_cidr),
         ("service CIDR", &planned.service_cidr),
     ] {
         for (theirs, source) in used {
-            if overlap(mine, theirs) {
+            if crate::ranges::overlaps(mine, theirs) {
                 out.push(format!("{what} {mine} overlaps {theirs} ({source})"));
             }
         }

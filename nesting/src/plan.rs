@@ -117,7 +117,7 @@ impl Plan {
             let parent = path.parent().map(|p| index[&p]);
             let namespace = match (&req.root_namespace, parent) {
                 (Some(ns), None) => ns.clone(),
-                _ => format!("inception-{}", path.dashed()),
+                _ => crate::naming::namespace(&path),
             };
             validate_namespace(&namespace)?;
             validate_workers(&path, &networks.pod_cidr, req.tree.workers)?;
@@ -193,7 +193,7 @@ impl Plan {
 
     /// `apiserver.<namespace>.svc`: the apiserver's name for pods of the parent.
     pub fn service_host(&self, c: &PlannedCluster) -> String {
-        format!("{}.{}.svc", manifests::SERVICE, c.namespace)
+        crate::naming::service_host(&c.namespace)
     }
 
     /// `host:port` the cluster's nodes and the parent's pods reach it at.
@@ -243,7 +243,7 @@ impl Plan {
     ) -> Kubeconfig {
         let host = self.service_host(c);
         Kubeconfig::admin(&KubeconfigInput {
-            name: &format!("inception-{}", c.path.dashed()),
+            name: &crate::naming::context(&c.path),
             server,
             ca_pem: c.pki.ca_cert(),
             cert_pem: c.pki.admin_cert(),

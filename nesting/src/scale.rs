@@ -16,14 +16,20 @@ pub fn node_capacity(pod_cidr: &IpNet) -> u64 {
 
 /// Checks a wanted worker count against the cluster's pod CIDR (one node
 /// is the control plane). The error says what fits.
-pub fn check_workers(path: &str, pod_cidr: &IpNet, workers: u32) -> Result<(), String> {
-    let cap = node_capacity(pod_cidr).min(crate::cidr::MAX_NODES as u64);
-    if u64::from(workers) + 1 > cap {
-        return Err(format!(
-            "cluster {path} cannot hold {workers} workers: its pod CIDR {pod_cidr} has room for {cap} nodes (one /{} each), the control plane included; ask for at most {} workers",
-            node_prefix(pod_cidr),
-            cap - 1
-        ));
+pub fn check_workers(
+    path: &crate::ClusterPath,
+    pod_cidr: &IpNet,
+    workers: u32,
+) -> Result<(), crate::Error> {
+    let capacity = node_capacity(pod_cidr).min(crate::cidr::MAX_NODES as u64);
+    if u64::from(workers) + 1 > capacity {
+        return Err(crate::Error::TooManyWorkers {
+            path: path.to_string(),
+            workers,
+            pod_cidr: *pod_cidr,
+            capacity,
+            node_prefix: node_prefix(pod_cidr),
+        });
     }
     Ok(())
 }

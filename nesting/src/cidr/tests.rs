@@ -6,9 +6,7 @@ fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
-fn overlaps(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
-}
+use crate::ranges::overlaps;
 
 #[test]
 fn nodes_take_the_pod_cidr_in_order() {

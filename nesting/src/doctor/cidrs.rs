@@ -28,9 +28,7 @@ pub struct CidrFacts<'a> {
     pub has_nodes: bool,
 }
 
-fn overlaps(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
-}
+use crate::ranges::overlaps;
 
 /// Pools tried in turn when suggesting another `--cidr-pool`.
 const CANDIDATE_POOLS: &[&str] = &[

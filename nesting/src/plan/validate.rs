@@ -89,15 +89,5 @@ pub(super) fn validate_workers(
     pod_cidr: &ipnet::IpNet,
     workers: u32,
 ) -> Result<(), Error> {
-    let capacity = crate::scale::node_capacity(pod_cidr).min(crate::cidr::MAX_NODES as u64);
-    if u64::from(workers) + 1 > capacity {
-        return Err(Error::TooManyWorkers {
-            path: path.to_string(),
-            workers,
-            pod_cidr: *pod_cidr,
-            capacity,
-            node_prefix: crate::cidr::node_prefix(pod_cidr),
-        });
-    }
-    Ok(())
+    crate::scale::check_workers(path, pod_cidr, workers)
 }

@@ -12,8 +12,14 @@ fn capacity_follows_the_prefix() {
 #[test]
 fn too_many_workers_are_refused_with_what_fits() {
     let small: IpNet = "10.1.0.0/22".parse().unwrap();
-    assert!(check_workers("lab/0", &small, 3).is_ok());
-    let e = check_workers("lab/0", &small, 4).unwrap_err();
+    let path: crate::ClusterPath = "lab/0".parse().unwrap();
+    assert!(check_workers(&path, &small, 3).is_ok());
+    let e = check_workers(&path, &small, 4).unwrap_err();
+    assert!(
+        matches!(e, crate::Error::TooManyWorkers { capacity: 4, .. }),
+        "{e}"
+    );
+    let e = e.to_string();
     assert!(
         e.contains("lab/0") && e.contains("at most 3 workers"),
         "{e}"

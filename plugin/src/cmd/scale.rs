@@ -50,8 +50,7 @@ async fn scale_one(
         .pod_cidr
         .parse()
         .with_context(|| format!("cluster {path} records pod CIDR {:?}", rec.pod_cidr))?;
-    nesting::scale::check_workers(&path.to_string(), &pod_cidr, args.workers)
-        .map_err(|e| anyhow!(e))?;
+    nesting::scale::check_workers(path, &pod_cidr, args.workers)?;
 
     let deploys: Api<Deployment> = Api::namespaced(parent.clone(), ns);
     let before = retry::retry(|| deploys.get_opt(WORKERS))
