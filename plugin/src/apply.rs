@@ -37,7 +37,8 @@ where
         meta.name.clone().unwrap_or_default(),
     );
     let api: Api<K> = Api::namespaced(client.clone(), &ns);
-    api.patch(&name, &params(), &Patch::Apply(obj))
+    let (params, patch) = (params(), Patch::Apply(obj));
+    crate::retry::retry(|| api.patch(&name, &params, &patch))
         .await
         .map(drop)
         .map_err(|e| describe(e, &K::kind(&()), &format!("{ns}/{name}")))
@@ -123,7 +124,8 @@ async fn apply_now(client: &Client, m: &Manifest) -> Result<()> {
         Manifest::Namespace(o) => {
             let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
             let name = o.metadata.name.clone().unwrap_or_default();
-            api.patch(&name, &params(), &Patch::Apply(o))
+            let (params, patch) = (params(), Patch::Apply(o));
+            crate::retry::retry(|| api.patch(&name, &params, &patch))
                 .await
                 .map(drop)
                 .map_err(|e| describe(e, "Namespace", &name))

@@ -273,16 +273,31 @@ async fn conflict_names_the_object_and_the_other_manager() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn server_error_names_the_object_and_the_code() {
     let objects = objects();
     let ns = namespace(&objects);
     let m = pick(&objects, "Service", SERVICE);
-    let err = apply_one(&m, |_| {
-        failure(500, "InternalError", "etcdserver: request timed out")
-    })
-    .await
-    .unwrap_err();
+    let (client, mut handle) = fake_client();
+    let server = tokio::spawn(async move {
+        let mut tries = 0;
+        while let Some((_, reply)) = handle.next_request().await {
+            tries += 1;
+            reply.send_response(failure(
+                500,
+                "InternalError",
+                "etcdserver: request timed out",
+            ));
+        }
+        tries
+    });
+    let err = apply(&client, &m).await.unwrap_err();
+    drop(client);
+    assert_eq!(
+        server.await.unwrap(),
+        4,
+        "a server error is tried again, 4 times in all"
+    );
     let text = format!("{err:#}");
     assert!(text.contains(&format!("Service {ns}/apiserver")), "{text}");
     assert!(text.contains("HTTP 500"), "{text}");
@@ -311,18 +326,38 @@ async fn forbidden_says_not_allowed_to_write() {
     assert!(!text.contains("HTTP 403"), "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn a_broken_connection_is_tried_again() {
+    let objects = objects();
+    let m = pick(&objects, "Secret", PKI_SECRET);
+    let (client, mut handle) = fake_client();
+    let server = tokio::spawn(async move {
+        let (_, reply) = receive(&mut handle).await;
+        reply.send_error("connection reset by peer");
+        let (seen, reply) = receive(&mut handle).await;
+        reply.send_response(echo(&seen));
+        seen
+    });
+    apply(&client, &m).await.unwrap();
+    server.await.unwrap().assert_applies(&m);
+}
+
+#[tokio::test(start_paused = true)]
 async fn broken_connection_names_the_object() {
     let objects = objects();
     let ns = namespace(&objects);
     let m = pick(&objects, "Secret", PKI_SECRET);
     let (client, mut handle) = fake_client();
     let server = tokio::spawn(async move {
-        let (seen, reply) = receive(&mut handle).await;
-        reply.send_error("connection reset by peer");
-        seen
+        let mut last = None;
+        while let Some((req, reply)) = handle.next_request().await {
+            last = Some(Seen::read(req).await);
+            reply.send_error("connection reset by peer");
+        }
+        last.expect("a request")
     });
     let err = apply(&client, &m).await.unwrap_err();
+    drop(client);
     server.await.unwrap().assert_applies(&m);
     let text = format!("{err:#}");
     assert!(
@@ -450,7 +485,9 @@ async fn cluster_stops_before_workloads_when_configuration_fails() {
             .any(|p| p.contains("statefulsets") || p.contains("deployments")),
         "workloads applied after a failed stage: {paths:#?}"
     );
-    assert_eq!(seen.len(), 7, "{paths:#?}");
+    // The failing Secret was tried again, the others once each.
+    assert_eq!(paths.iter().filter(|p| **p == pki).count(), 4, "{paths:#?}");
+    assert_eq!(seen.len(), 10, "{paths:#?}");
 }
 
 #[tokio::test(start_paused = true)]
