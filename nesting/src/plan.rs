@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::cidr::{self, CidrRequest, Networks};
 use crate::kubeadm::{self, APISERVER_PORT, KubeadmConfig, KubeadmInput};
-use crate::kubeconfig::{Kubeconfig, KubeconfigInput};
+use crate::kubeconfig::Kubeconfig;
 use crate::manifests::{self, ClusterObjects, Manifest};
 use crate::pki::{ClusterPki, PkiRequest};
 use crate::tree::{ClusterPath, TreeSpec};
@@ -241,16 +241,7 @@ impl Plan {
         server: &str,
         proxy_url: Option<&str>,
     ) -> Kubeconfig {
-        let host = self.service_host(c);
-        Kubeconfig::admin(&KubeconfigInput {
-            name: &crate::naming::context(&c.path),
-            server,
-            ca_pem: c.pki.ca_cert(),
-            cert_pem: c.pki.admin_cert(),
-            key_pem: c.pki.admin_key(),
-            tls_server_name: Some(&host),
-            proxy_url,
-        })
+        Kubeconfig::for_cluster(&c.path, &c.namespace, &c.pki, server, proxy_url)
     }
 
     /// Every object of one cluster, to apply into its parent, as planned:

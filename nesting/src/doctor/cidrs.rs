@@ -7,12 +7,7 @@ use ipnet::IpNet;
 use super::Check;
 use crate::cidr::{self, CidrRequest};
 
-/// A range of the current cluster and where it was found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FoundRange {
-    pub cidr: IpNet,
-    pub source: String,
-}
+pub use crate::ranges::FoundRange;
 
 /// What the CIDR check is made from.
 #[derive(Clone, Debug)]

@@ -66,13 +66,7 @@ fn table(report: &Report, out: &mut impl Write) -> Result<()> {
 /// The parent's ranges as the CIDR check describes them: flags win.
 fn ranges(flags: &[String], found: &[FoundRange], flag: &str) -> Vec<doctor::FoundRange> {
     if flags.is_empty() {
-        found
-            .iter()
-            .map(|f| doctor::FoundRange {
-                cidr: f.cidr,
-                source: f.source.clone(),
-            })
-            .collect()
+        found.to_vec()
     } else {
         flags
             .iter()
