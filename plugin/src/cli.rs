@@ -73,6 +73,19 @@ pub enum Command {
     /// node Pod deleted and made again) do not have them; run load again
     /// after scale.
     Load(LoadArgs),
+    /// kubectl inception completion: a shell completion script on stdout.
+    ///
+    /// bash: `source <(kubectl-inception completion bash)`; zsh: `source
+    /// <(kubectl-inception completion zsh)`; fish: `kubectl-inception
+    /// completion fish | source`.
+    Completion(CompletionArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -76,6 +76,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) if args.dry_run => {
             return cmd::plan::dry_run(&cli.global, args, &mut out);
         }
+        Command::Completion(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "kubectl-inception", &mut out);
+            return Ok(());
+        }
         Command::Tree(args) => {
             if let Some(name) = &args.plan {
                 return cmd::plan::tree(&cli.global, name, args, &mut out);
@@ -101,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Gc(args) => cmd::gc::gc(&cli.global, args, &mut out).await,
             Command::Doctor(args) => cmd::doctor::doctor(&cli.global, args, &mut out).await,
             Command::Load(args) => cmd::load::load(&cli.global, args, &mut out).await,
+            Command::Completion(_) => unreachable!("answered before the runtime starts"),
         }
     })
 }

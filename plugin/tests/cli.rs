@@ -471,3 +471,22 @@ fn load_help_says_what_later_nodes_miss() {
     assert!(h.contains("nodes added later"), "{h}");
     assert!(h.contains("--timeout"), "{h}");
 }
+
+#[test]
+fn completion_scripts_for_each_shell() {
+    let bash = ok(&["completion", "bash"]);
+    assert!(bash.contains("_kubectl__inception()"), "{bash}");
+    assert!(bash.contains("complete -F _kubectl__inception"), "{bash}");
+    for verb in ["up", "tree", "down", "connect", "load", "completion"] {
+        assert!(bash.contains(verb), "bash completion lacks {verb}");
+    }
+    let zsh = ok(&["completion", "zsh"]);
+    assert!(zsh.starts_with("#compdef kubectl-inception"), "{zsh}");
+    let fish = ok(&["completion", "fish"]);
+    assert!(
+        fish.contains("complete -c kubectl-inception") && fish.contains("allow-restart"),
+        "{fish}"
+    );
+    let e = fails(&["completion", "tcsh"]);
+    assert!(e.contains("invalid value 'tcsh'"), "{e}");
+}
