@@ -308,6 +308,25 @@ pub fn remove_from_text(
     let clusters: Vec<&str> = gone.iter().map(|g| g.1.as_str()).collect();
     let users: Vec<&str> = gone.iter().map(|g| g.2.as_str()).collect();
     drop_named(&mut doc, "contexts", &contexts);
+    // A cluster or user another remaining context still names stays.
+    let still_used = |field: &str| -> Vec<String> {
+        match doc.get("contexts") {
+            Node::Seq(list) => list
+                .iter()
+                .filter_map(|c| c.get("context").get(field).as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let (used_clusters, used_users) = (still_used("cluster"), still_used("user"));
+    let clusters: Vec<&str> = clusters
+        .into_iter()
+        .filter(|n| !used_clusters.iter().any(|u| u == n))
+        .collect();
+    let users: Vec<&str> = users
+        .into_iter()
+        .filter(|n| !used_users.iter().any(|u| u == n))
+        .collect();
     drop_named(&mut doc, "clusters", &clusters);
     drop_named(&mut doc, "users", &users);
     if doc

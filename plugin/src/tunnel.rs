@@ -56,8 +56,14 @@ impl Drop for Tunnel {
 /// Accepts connections forever, one port-forward each.
 async fn serve(listener: TcpListener, pods: Api<Pod>, pod: String, port: u16) {
     loop {
-        let Ok((mut conn, peer)) = listener.accept().await else {
-            continue;
+        let (mut conn, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors, say: wait rather than spin.
+                tracing::debug!("tunnel accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let pods = pods.clone();
         let pod = pod.clone();

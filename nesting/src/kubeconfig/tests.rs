@@ -185,3 +185,26 @@ x-tool-setting: 3
         serde_saphyr::from_str::<Node>(user).unwrap()
     );
 }
+
+#[test]
+fn removing_a_context_keeps_what_another_context_still_names() {
+    let user = "apiVersion: v1
+kind: Config
+clusters: []
+users: []
+contexts:
+- name: alias
+  context:
+    cluster: inception-lab
+    user: inception-lab
+current-context: alias
+";
+    let kc = sample("inception-lab", "https://127.0.0.1:7443");
+    let merged = merge_into_text(user, &kc, &path("lab"), "me", false).unwrap();
+    let (back, gone) = remove_from_text(&merged, |_| true).unwrap();
+    assert_eq!(gone, ["inception-lab"]);
+    let doc: Kubeconfig = Kubeconfig::from_yaml(&back).unwrap();
+    assert_eq!(doc.contexts.len(), 1, "{back}");
+    assert_eq!(doc.clusters.len(), 1, "the alias still names it: {back}");
+    assert_eq!(doc.users.len(), 1, "the alias still names it: {back}");
+}

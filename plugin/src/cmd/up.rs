@@ -168,6 +168,9 @@ async fn up_siblings(run: &Run<'_>, parent: Client, siblings: Vec<usize>) -> Res
     for &i in &siblings {
         let mut c = run.plan.clusters[i].clone();
         let existed = state::reconcile(&parent, run.plan, &mut c).await?;
+        if existed {
+            refuse_restart(run.plan, &parent, &c, run.args.allow_restart).await?;
+        }
         checked.push((c, existed));
     }
     let subtrees = checked
@@ -201,9 +204,6 @@ async fn up_cluster(
         pods_ready: None,
         nodes_ready: None,
     };
-    if existed {
-        refuse_restart(run.plan, parent, &c, run.args.allow_restart).await?;
-    }
     let (runtime, config) = apply_config(run.plan, parent, &c).await?;
     let nodes = apply_nodes(run.plan, parent, &c, &runtime).await?;
     o.objects = config + nodes;
@@ -269,7 +269,8 @@ async fn refuse_restart(
     bail!(
         "cluster {path} exists and this run would restart its control plane: its node Pod would change in\n  {}\n\
          Its etcd lives in that Pod, so the cluster and every cluster below it would be lost. Nothing was changed. \
-         Rerun with the flags the tree was made with (--image, --images-dir, ...), or pass --allow-restart to restart it empty \
+         Rerun with the flags the tree was made with (--image, --images-dir, ...) and the kubectl-inception version that made it \
+         (another version may render the node Pod differently), or pass --allow-restart to restart it empty \
          (up then makes the clusters below it again)",
         changes.join("\n  "),
         path = c.path
