@@ -361,12 +361,19 @@ pub fn agent_rbac() -> (ClusterRole, ClusterRoleBinding) {
         }]),
         ..ClusterRole::default()
     };
-    let binding = ClusterRoleBinding {
-        metadata: agent_meta(AGENT_ROLE, None),
+    (role, nodes_binding(agent_meta(AGENT_ROLE, None)))
+}
+
+/// Binds the ClusterRole named by `metadata` to every node (group
+/// `system:nodes`), which is who the node agents act as.
+pub fn nodes_binding(metadata: ObjectMeta) -> ClusterRoleBinding {
+    let name = metadata.name.clone().unwrap_or_default();
+    ClusterRoleBinding {
+        metadata,
         role_ref: RoleRef {
             api_group: "rbac.authorization.k8s.io".into(),
             kind: "ClusterRole".into(),
-            name: AGENT_ROLE.into(),
+            name,
         },
         subjects: Some(vec![Subject {
             api_group: Some("rbac.authorization.k8s.io".into()),
@@ -374,8 +381,7 @@ pub fn agent_rbac() -> (ClusterRole, ClusterRoleBinding) {
             name: "system:nodes".into(),
             ..Subject::default()
         }]),
-    };
-    (role, binding)
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,15 @@ fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
     crate::labels::managed_meta(name, namespace, ("app", NAME))
 }
 
+/// Tolerates every taint: the smoke Pods run on every node, the control
+/// plane's included.
+fn every_node() -> Option<Vec<Toleration>> {
+    Some(vec![Toleration {
+        operator: Some("Exists".into()),
+        ..Toleration::default()
+    }])
+}
+
 pub fn namespace() -> Namespace {
     Namespace {
         metadata: meta(NAMESPACE, None),
@@ -52,11 +61,7 @@ pub fn daemon_set(image: &str) -> DaemonSet {
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    // Every node, the control plane's included.
-                    tolerations: Some(vec![Toleration {
-                        operator: Some("Exists".into()),
-                        ..Toleration::default()
-                    }]),
+                    tolerations: every_node(),
                     automount_service_account_token: Some(false),
                     termination_grace_period_seconds: Some(1),
                     containers: vec![Container {
@@ -185,10 +190,7 @@ pub fn volume_pod(host: &str, image: &str) -> Pod {
                 "kubernetes.io/hostname".to_string(),
                 host.to_string(),
             )])),
-            tolerations: Some(vec![Toleration {
-                operator: Some("Exists".into()),
-                ..Toleration::default()
-            }]),
+            tolerations: every_node(),
             automount_service_account_token: Some(false),
             termination_grace_period_seconds: Some(1),
             containers: vec![Container {

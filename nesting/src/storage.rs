@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
     HostPathVolumeSource, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, ObjectReference,
     PersistentVolume, PersistentVolumeClaim, PersistentVolumeSpec, VolumeNodeAffinity,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -82,21 +82,7 @@ pub fn storage_rbac() -> (ClusterRole, ClusterRoleBinding) {
         ]),
         ..ClusterRole::default()
     };
-    let binding = ClusterRoleBinding {
-        metadata: meta(),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "ClusterRole".into(),
-            name: ROLE.into(),
-        },
-        subjects: Some(vec![Subject {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "Group".into(),
-            name: "system:nodes".into(),
-            ..Subject::default()
-        }]),
-    };
-    (role, binding)
+    (role, crate::node::nodes_binding(meta()))
 }
 
 /// The volume made for a claim: `pvc-` and the claim's uid, as upstream's

@@ -21,27 +21,30 @@ fn plan() -> Plan {
 /// A parent whose apiserver is at 192.0.2.2:6443 and which gives the
 /// apiserver Service ClusterIP 10.96.5.5; applies are echoed.
 fn parent() -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
-    fake::serve(|s| {
-        if s.method == Method::PATCH {
-            return fake::ok(s.body.clone());
-        }
-        match s.path.as_str() {
-            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices" => fake::list(
-                "EndpointSlice",
-                vec![json!({
-                    "metadata": {"name": "kubernetes"}, "addressType": "IPv4",
-                    "endpoints": [{"addresses": ["192.0.2.2"]}],
-                    "ports": [{"port": 6443}],
-                })],
-            ),
-            "/api/v1/namespaces/inception-lab/services/apiserver" => fake::ok(json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": "apiserver", "namespace": "inception-lab"},
-                "spec": {"clusterIP": "10.96.5.5"},
-            })),
-            _ => fake::not_found(),
-        }
-    })
+    fake::serve(parent_answer)
+}
+
+/// How the parent of [`parent`] answers a request.
+fn parent_answer(s: &fake::Seen) -> http::Response<kube::client::Body> {
+    if s.method == Method::PATCH {
+        return fake::ok(s.body.clone());
+    }
+    match s.path.as_str() {
+        "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices" => fake::list(
+            "EndpointSlice",
+            vec![json!({
+                "metadata": {"name": "kubernetes"}, "addressType": "IPv4",
+                "endpoints": [{"addresses": ["192.0.2.2"]}],
+                "ports": [{"port": 6443}],
+            })],
+        ),
+        "/api/v1/namespaces/inception-lab/services/apiserver" => fake::ok(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "apiserver", "namespace": "inception-lab"},
+            "spec": {"clusterIP": "10.96.5.5"},
+        })),
+        _ => fake::not_found(),
+    }
 }
 
 fn patched(log: &fake::Log) -> Vec<String> {
@@ -160,28 +163,12 @@ fn parent_with_control_plane(
         .unwrap();
     live["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
     fake::serve(move |s| {
-        if s.method == Method::PATCH {
-            return fake::ok(s.body.clone());
+        if s.method == Method::GET
+            && s.path == "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane"
+        {
+            return fake::ok(live.clone());
         }
-        match s.path.as_str() {
-            "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane" => {
-                fake::ok(live.clone())
-            }
-            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices" => fake::list(
-                "EndpointSlice",
-                vec![json!({
-                    "metadata": {"name": "kubernetes"}, "addressType": "IPv4",
-                    "endpoints": [{"addresses": ["192.0.2.2"]}],
-                    "ports": [{"port": 6443}],
-                })],
-            ),
-            "/api/v1/namespaces/inception-lab/services/apiserver" => fake::ok(json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": "apiserver", "namespace": "inception-lab"},
-                "spec": {"clusterIP": "10.96.5.5"},
-            })),
-            _ => fake::not_found(),
-        }
+        parent_answer(s)
     })
 }
 
