@@ -34,8 +34,31 @@ other_node_labs() {
   done
 }
 
+# Does any process of lab DIR still run (its pid files, our state dir)?
+lab_runs() {
+  local f pid
+  for f in "$1"/pids/*; do
+    pid=$(cat "$f" 2>/dev/null) || continue
+    if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$1/"; then return 0; fi
+  done
+  return 1
+}
+
+# Another node lab that nothing runs in and no `up`/`down` holds (left by a
+# restart of the machine or a killed runner) is taken down, not refused.
+take_down_stale_node_labs() {
+  local o
+  for o in $(other_node_labs); do
+    if lab_runs "$LABS_DIR/$o"; then continue; fi
+    (flock -n 6 || exit 1) 6>"$LOCK_DIR/lab-$o.lock" || continue
+    log "lab '$o' has a node but none of its processes run (left by a restart?); taking it down"
+    "$LAB_SCRIPT" down --name "$o" >&2 || die "could not take stale lab '$o' down: run 'tests/lab/lab down --name $o'"
+  done
+}
+
 refuse_second_node() {
   local others
+  take_down_stale_node_labs
   others=$(other_node_labs | tr '\n' ' ')
   [[ -z ${others// /} ]] || die "lab '${others%% *}' has a node ($LABS_DIR/${others%% *}); only one lab with a node at a time (kube-proxy's iptables chains are global): run 'tests/lab/lab down --name ${others%% *}' first, or start '$NAME' without --with-node"
 }
