@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod dns;
 pub mod net;
 pub mod overlay;
+pub mod readdress;
 pub mod storage;
 
 use std::path::PathBuf;
@@ -30,12 +31,15 @@ pub enum Role {
 #[command(
     name = "inception-agent",
     version,
-    about = "kubectl-inception's node agent"
+    about = "kubectl-inception's node agent",
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// This node's role in its cluster.
-    #[arg(long, value_enum)]
-    pub role: Role,
+    #[arg(long, value_enum, required = true)]
+    pub role: Option<Role>,
     /// The agent's config (the bootstrap ConfigMap's agent.json).
     #[arg(long, default_value_t = format!("{}/{}", node::BOOTSTRAP_DIR, node::AGENT_CONFIG_KEY))]
     pub config: String,
@@ -45,6 +49,30 @@ pub struct Cli {
     /// This node's address on its parent's network (default: $POD_IP).
     #[arg(long, env = "POD_IP")]
     pub node_ip: Option<std::net::IpAddr>,
+}
+
+/// What the agent does besides running a node (the default).
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Only local volumes, with the default StorageClass: what the lab
+    /// runs on its machine so its clusters' node Pods get claims.
+    Volumes {
+        #[arg(long)]
+        kubeconfig: String,
+        /// The node whose claims it provisions.
+        #[arg(long)]
+        node_name: String,
+        /// The volumes directory, a directory per volume (an absolute path).
+        #[arg(long)]
+        dir: String,
+    },
+    /// Before kubelet starts: if this node last started with another
+    /// address (its Pod was recreated), rewrite what names the old one.
+    Readdress {
+        /// This node's address now (default: $POD_IP).
+        #[arg(long, env = "POD_IP")]
+        node_ip: std::net::IpAddr,
+    },
 }
 
 pub fn init_logs() {
@@ -91,6 +119,16 @@ async fn client_from(path: &str) -> Result<kube::Client> {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Volumes {
+            kubeconfig,
+            node_name,
+            dir,
+        }) => return volumes_only(&kubeconfig, node_name, dir).await,
+        Some(Command::Readdress { node_ip }) => return readdress::run(node_ip),
+        None => {}
+    }
+    let role = cli.role.context("--role is required")?;
     let cfg = read_config(&cli.config)?;
     let me = match cli.node_name {
         Some(n) => n,
@@ -99,13 +137,13 @@ pub async fn run(cli: Cli) -> Result<()> {
     let link = net::Link::find(cli.node_ip)?;
     tracing::info!(
         "node {me} ({:?}): {} on {} mtu {}, pod network mtu {}",
-        cli.role,
+        role,
         link.ip,
         link.name,
         link.mtu,
         link.pod_mtu()
     );
-    let control_plane = cli.role == Role::ControlPlane;
+    let control_plane = role == Role::ControlPlane;
     if control_plane {
         // Its network is known before it registers: the first planned one.
         if let Some(first) = cfg.node_pod_cidrs.first() {
@@ -129,7 +167,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             if control_plane {
                 cluster::ensure_storage(&client).await;
             }
-            storage::run(client, me).await
+            storage::run(client, me, nesting::storage::VOLUMES_DIR.into()).await
         }
     };
 
@@ -171,4 +209,17 @@ pub async fn run(cli: Cli) -> Result<()> {
         volumes,
     )?;
     Ok(())
+}
+
+/// The default StorageClass and its provisioner for one node, nothing else.
+async fn volumes_only(kubeconfig: &str, node: String, dir: String) -> Result<()> {
+    anyhow::ensure!(
+        dir.starts_with('/'),
+        "--dir {dir}: give an absolute path (the volumes' paths on the node)"
+    );
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot make {dir}"))?;
+    let client = client_from(kubeconfig).await?;
+    tracing::info!("local volumes of node {node} in {dir}");
+    cluster::ensure_storage(&client).await;
+    storage::run(client, node, dir).await
 }

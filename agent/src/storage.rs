@@ -19,15 +19,18 @@ use nesting::storage;
 pub struct Provisioner {
     pub volumes: Api<PersistentVolume>,
     pub node: String,
-    /// Where `storage::VOLUMES_DIR` is on this agent's file system (the
-    /// same place in a node Pod; a scratch directory in tests).
+    /// The volumes directory as the node's kubelet sees it (the paths in
+    /// the volumes): `storage::VOLUMES_DIR` in a node Pod.
+    pub dir: String,
+    /// Where `dir` is on this agent's file system (the same place in a
+    /// node Pod and in the lab; a scratch directory in tests).
     pub root: PathBuf,
 }
 
 impl Provisioner {
     fn local(&self, dir: &str) -> PathBuf {
         let rel = dir
-            .strip_prefix(storage::VOLUMES_DIR)
+            .strip_prefix(self.dir.as_str())
             .unwrap_or(dir)
             .trim_start_matches('/');
         self.root.join(rel)
@@ -37,7 +40,7 @@ impl Provisioner {
     /// one here. Returns whether the claim is settled (nothing to do, or
     /// done); false means try again later.
     pub async fn provision(&self, claim: &PersistentVolumeClaim) -> bool {
-        let Some(pv) = storage::volume_for(claim, &self.node) else {
+        let Some(pv) = storage::volume_for(claim, &self.node, &self.dir) else {
             return true;
         };
         let name = pv.name_any();
@@ -74,7 +77,7 @@ impl Provisioner {
     /// Removes a released volume of this node: its directory, then the
     /// object. Returns whether it is settled.
     pub async fn release(&self, volume: &PersistentVolume) -> bool {
-        let Some(dir) = storage::released_dir(volume, &self.node) else {
+        let Some(dir) = storage::released_dir(volume, &self.node, &self.dir) else {
             return true;
         };
         let name = volume.name_any();
@@ -111,8 +114,9 @@ fn make_dir(dir: &std::path::Path) -> Result<()> {
 }
 
 /// Watches claims (all) and this node's volumes, and settles each; what
-/// failed is tried again every few seconds.
-pub async fn run(client: Client, node: String) -> Result<()> {
+/// failed is tried again every few seconds. `dir` is the volumes directory,
+/// the same path for the agent and the node's kubelet.
+pub async fn run(client: Client, node: String, dir: String) -> Result<()> {
     let claims = Api::<PersistentVolumeClaim>::all(client.clone());
     let volumes = Api::<PersistentVolume>::all(client);
     let own = watcher::Config::default().labels(&format!("{}={node}", storage::NODE_LABEL));
@@ -126,7 +130,8 @@ pub async fn run(client: Client, node: String) -> Result<()> {
     let p = Provisioner {
         volumes,
         node,
-        root: PathBuf::from(storage::VOLUMES_DIR),
+        root: PathBuf::from(&dir),
+        dir,
     };
     let mut claims_left: BTreeMap<String, PersistentVolumeClaim> = BTreeMap::new();
     let mut volumes_left: BTreeMap<String, PersistentVolume> = BTreeMap::new();

@@ -47,6 +47,10 @@ pub enum Error {
         value: String,
         units: String,
     },
+    #[error(
+        "invalid --storage-class {0:?}: a StorageClass name is lower case letters, digits, '-' and '.' (see `kubectl get storageclass`)"
+    )]
+    BadStorageClass(String),
     #[error(transparent)]
     Pki(#[from] crate::pki::PkiError),
     #[error("cannot render {what}: {reason}")]

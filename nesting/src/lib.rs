@@ -19,6 +19,7 @@ pub mod node;
 pub mod pki;
 pub mod plan;
 pub mod ranges;
+pub mod readdress;
 pub mod record;
 pub mod scale;
 pub mod smoke;

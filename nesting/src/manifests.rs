@@ -1,15 +1,16 @@
 //! The objects that make one cluster, applied into its parent.
 //!
-//! The control plane is a StatefulSet of one: its Pod keeps the name
-//! `control-plane-0` across restarts, so the inner node keeps its name and
-//! kubeadm state, and a volume claim can be added later without a redesign.
-//! Workers are a Deployment: they are interchangeable and join with a token.
+//! The control plane is a StatefulSet of one and the workers a StatefulSet
+//! of N: a node Pod keeps its name (`control-plane-0`, `workers-1`) when it
+//! is recreated, and with it its claim (etcd, `/etc/kubernetes`, kubelet,
+//! containerd, the cluster's local volumes), so it comes back as the same
+//! node of the same cluster.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -52,6 +53,8 @@ pub const PARENT_APISERVERS_KEY: &str = "parent-apiservers";
 pub const PARENT_API_CHAIN: &str = "INCEPTION-PARENT-API";
 
 /// One object of a plan.
+// A few of them per cluster: boxing the StatefulSets saves nothing worth it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Manifest {
     Namespace(Namespace),
@@ -59,7 +62,6 @@ pub enum Manifest {
     ConfigMap(ConfigMap),
     Service(Service),
     StatefulSet(StatefulSet),
-    Deployment(Deployment),
 }
 
 impl Manifest {
@@ -70,7 +72,6 @@ impl Manifest {
             Manifest::ConfigMap(_) => "ConfigMap",
             Manifest::Service(_) => "Service",
             Manifest::StatefulSet(_) => "StatefulSet",
-            Manifest::Deployment(_) => "Deployment",
         }
     }
 
@@ -81,7 +82,6 @@ impl Manifest {
             Manifest::ConfigMap(o) => &o.metadata,
             Manifest::Service(o) => &o.metadata,
             Manifest::StatefulSet(o) => &o.metadata,
-            Manifest::Deployment(o) => &o.metadata,
         }
     }
 
@@ -97,7 +97,6 @@ impl Manifest {
             Manifest::ConfigMap(o) => serde_json::to_value(o),
             Manifest::Service(o) => serde_json::to_value(o),
             Manifest::StatefulSet(o) => serde_json::to_value(o),
-            Manifest::Deployment(o) => serde_json::to_value(o),
         };
         // k8s-openapi types always serialize.
         v.unwrap_or(Value::Null)
@@ -161,7 +160,19 @@ pub struct ClusterObjects<'a> {
     pub agent_config: &'a str,
     /// What each node Pod requests from the parent.
     pub requests: &'a crate::plan::NodeRequests,
+    /// The claim each node Pod keeps its state on; emptyDirs when `None`.
+    pub state: Option<StateClaim<'a>>,
 }
+
+/// One claim per node Pod, from `class`, of `size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateClaim<'a> {
+    pub class: &'a str,
+    pub size: &'a str,
+}
+
+/// The claim template (and volume) each node Pod keeps its state on.
+pub const STATE_VOLUME: &str = "state";
 
 /// The parent apiserver's endpoints as bootstrap.sh reads them from
 /// [`PARENT_APISERVERS_KEY`]: one `IP PORT` a line, sorted, each once;
@@ -314,7 +325,7 @@ pub fn cluster_objects(o: &ClusterObjects) -> Vec<Manifest> {
         Manifest::ConfigMap(bootstrap_config_map(o)),
         Manifest::Service(service(o)),
         Manifest::StatefulSet(control_plane(o)),
-        Manifest::Deployment(workers(o)),
+        Manifest::StatefulSet(workers(o)),
     ]
 }
 

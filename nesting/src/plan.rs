@@ -15,10 +15,12 @@ use crate::version::KubeVersion;
 use crate::{Entropy, Error, labels};
 
 mod digest;
+mod node_storage;
 mod requests;
 mod validate;
 
 pub use digest::PlanDigest;
+pub use node_storage::NodeStorage;
 pub use requests::NodeRequests;
 use validate::{validate_image, validate_images_dir, validate_namespace, validate_workers};
 
@@ -42,6 +44,8 @@ pub struct PlanRequest {
     pub dns: crate::node::Dns,
     /// What every node Pod requests from its parent.
     pub node_requests: NodeRequests,
+    /// Where node Pods keep their state.
+    pub node_storage: NodeStorage,
     /// What keys, serial numbers and tokens are drawn from, and the time
     /// certificates start at: the same request gives the same plan.
     pub entropy: Entropy,
@@ -61,6 +65,7 @@ impl PlanRequest {
             root_namespace: None,
             images_dir: None,
             node_requests: NodeRequests::default(),
+            node_storage: NodeStorage::default(),
             dns: crate::node::Dns::Builtin,
             entropy,
         }
@@ -96,6 +101,7 @@ pub struct Plan {
     pub images_dir: Option<String>,
     pub dns: crate::node::Dns,
     pub node_requests: NodeRequests,
+    pub node_storage: NodeStorage,
     /// Breadth first: parents before children, level by level.
     pub clusters: Vec<PlannedCluster>,
 }
@@ -106,6 +112,7 @@ impl Plan {
         req.tree.validate()?;
         validate_image(&req.image)?;
         req.node_requests.validate()?;
+        req.node_storage.validate()?;
         if let Some(dir) = &req.images_dir {
             validate_images_dir(dir)?;
         }
@@ -158,6 +165,7 @@ impl Plan {
             cluster_domain: req.cluster_domain.clone(),
             images_dir: req.images_dir.clone(),
             node_requests: req.node_requests.clone(),
+            node_storage: req.node_storage.clone(),
             dns: req.dns,
             clusters,
         })
@@ -297,6 +305,7 @@ impl Plan {
                 }
             }),
             requests: &self.node_requests,
+            state: self.node_storage.claim(c.parent.is_some()),
         }))
     }
 

@@ -22,7 +22,7 @@ impl Stage {
     pub fn of(m: &Manifest) -> Stage {
         match m {
             Manifest::Namespace(_) => Stage::Namespace,
-            Manifest::StatefulSet(_) | Manifest::Deployment(_) => Stage::Workloads,
+            Manifest::StatefulSet(_) => Stage::Workloads,
             Manifest::Secret(_) | Manifest::ConfigMap(_) | Manifest::Service(_) => Stage::Config,
         }
     }

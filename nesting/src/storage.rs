@@ -91,12 +91,13 @@ pub fn volume_name(claim: &PersistentVolumeClaim) -> Option<String> {
     claim.metadata.uid.as_deref().map(|u| format!("pvc-{u}"))
 }
 
-/// The directory of volume `name` on its node; none for a name that is not
-/// one of ours (a path must never leave VOLUMES_DIR).
-pub fn volume_dir(name: &str) -> Option<String> {
+/// The directory of volume `name` in `dir` (the node's volumes directory,
+/// [`VOLUMES_DIR`] in a node Pod); none for a name that is not one of ours
+/// (a path must never leave `dir`).
+pub fn volume_dir(name: &str, dir: &str) -> Option<String> {
     let uid = name.strip_prefix("pvc-")?;
     let ok = !uid.is_empty() && uid.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    ok.then(|| format!("{VOLUMES_DIR}/{name}"))
+    ok.then(|| format!("{}/{name}", dir.trim_end_matches('/')))
 }
 
 fn annotation<'a>(
@@ -106,10 +107,14 @@ fn annotation<'a>(
     meta.annotations.as_ref()?.get(key).map(String::as_str)
 }
 
-/// The volume `node` makes for `claim`, if the claim waits for one there:
-/// it is unbound, of this provisioner, and the scheduler picked `node` for
-/// its first Pod.
-pub fn volume_for(claim: &PersistentVolumeClaim, node: &str) -> Option<PersistentVolume> {
+/// The volume `node` makes for `claim` in its volumes directory `dir`, if
+/// the claim waits for one there: it is unbound, of this provisioner, and
+/// the scheduler picked `node` for its first Pod.
+pub fn volume_for(
+    claim: &PersistentVolumeClaim,
+    node: &str,
+    dir: &str,
+) -> Option<PersistentVolume> {
     let meta = &claim.metadata;
     if meta.deletion_timestamp.is_some() {
         return None;
@@ -128,7 +133,7 @@ pub fn volume_for(claim: &PersistentVolumeClaim, node: &str) -> Option<Persisten
         return None;
     }
     let name = volume_name(claim)?;
-    let path = volume_dir(&name)?;
+    let path = volume_dir(&name, dir)?;
     let size = spec
         .resources
         .as_ref()
@@ -181,7 +186,7 @@ pub fn volume_for(claim: &PersistentVolumeClaim, node: &str) -> Option<Persisten
 
 /// The directory `node` removes, then the volume it deletes: a volume of
 /// this provisioner on `node` whose claim is gone (Released), to be deleted.
-pub fn released_dir(volume: &PersistentVolume, node: &str) -> Option<String> {
+pub fn released_dir(volume: &PersistentVolume, node: &str, dir: &str) -> Option<String> {
     let meta = &volume.metadata;
     if meta.deletion_timestamp.is_some() {
         return None; // on its way out already
@@ -196,7 +201,7 @@ pub fn released_dir(volume: &PersistentVolume, node: &str) -> Option<String> {
         .as_deref()
         == Some("Delete");
     if on_node && ours && released && delete {
-        volume_dir(meta.name.as_deref()?)
+        volume_dir(meta.name.as_deref()?, dir)
     } else {
         None
     }

@@ -134,7 +134,6 @@ async fn apply_now(client: &Client, m: &Manifest) -> Result<()> {
         Manifest::ConfigMap(o) => apply_namespaced(client, o).await,
         Manifest::Service(o) => apply_namespaced(client, o).await,
         Manifest::StatefulSet(o) => apply_namespaced(client, o).await,
-        Manifest::Deployment(o) => apply_namespaced(client, o).await,
     }
 }
 

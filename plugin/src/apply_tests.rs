@@ -76,7 +76,6 @@ fn expected_path(m: &Manifest) -> String {
         Manifest::StatefulSet(_) => {
             format!("/apis/apps/v1/namespaces/{ns}/statefulsets/{name}")
         }
-        Manifest::Deployment(_) => format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}"),
     }
 }
 
@@ -309,19 +308,22 @@ async fn server_error_names_the_object_and_the_code() {
 async fn forbidden_says_not_allowed_to_write() {
     let objects = objects();
     let ns = namespace(&objects);
-    let m = pick(&objects, "Deployment", WORKERS);
+    let m = pick(&objects, "StatefulSet", WORKERS);
     let err = apply_one(&m, move |_| {
         failure(
             403,
             "Forbidden",
-            r#"deployments.apps "workers" is forbidden: User "dev" cannot patch resource"#,
+            r#"statefulsets.apps "workers" is forbidden: User "dev" cannot patch resource"#,
         )
     })
     .await
     .unwrap_err();
     let text = format!("{err:#}");
     assert!(text.contains("not allowed to write"), "{text}");
-    assert!(text.contains(&format!("Deployment {ns}/workers")), "{text}");
+    assert!(
+        text.contains(&format!("StatefulSet {ns}/workers")),
+        "{text}"
+    );
     assert!(text.contains("cannot patch resource"), "{text}");
     assert!(!text.contains("HTTP 403"), "{text}");
 }
@@ -528,5 +530,5 @@ async fn cluster_applies_every_object_once_in_stages() {
     );
     let mut last = kinds[7..].to_vec();
     last.sort_unstable();
-    assert_eq!(last, ["Deployment", "StatefulSet"], "{kinds:?}");
+    assert_eq!(last, ["StatefulSet", "StatefulSet"], "{kinds:?}");
 }

@@ -229,6 +229,16 @@ pub struct PlanArgs {
     /// Memory every node Pod requests from its parent (no limit).
     #[arg(long, default_value = "256Mi", value_name = "QUANTITY")]
     pub node_memory: String,
+    /// StorageClass of the top level's node state claims [default: the
+    /// current cluster's default class; emptyDirs, with a warning, if none].
+    #[arg(long, value_name = "CLASS", conflicts_with = "ephemeral")]
+    pub storage_class: Option<String>,
+    /// Keep node state in emptyDirs at every level: lost with its Pod.
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// Size of each node Pod's state claim.
+    #[arg(long, default_value = "10Gi", value_name = "QUANTITY")]
+    pub node_storage: String,
     /// Kubernetes release of every cluster in the tree [default: newest stable].
     #[arg(long, value_name = "VERSION")]
     pub kubernetes_version: Option<String>,

@@ -13,6 +13,7 @@ mod reach;
 mod request;
 mod retry;
 mod state;
+mod storage_class;
 mod tunnel;
 mod wait;
 

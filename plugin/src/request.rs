@@ -70,6 +70,15 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
         cpu: a.node_cpu.clone(),
         memory: a.node_memory.clone(),
     };
+    req.node_storage = if a.ephemeral {
+        nesting::plan::NodeStorage::ephemeral()
+    } else {
+        nesting::plan::NodeStorage {
+            top_class: a.storage_class.clone(),
+            ..nesting::plan::NodeStorage::default()
+        }
+    };
+    req.node_storage.size = a.node_storage.clone();
     req.root_namespace = global.namespace.clone();
     if let Some(dir) = &a.images_dir {
         if !dir.starts_with('/') {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
@@ -28,7 +28,7 @@ pub fn bar(multi: &MultiProgress, prefix: String, msg: &str) -> ProgressBar {
 
 async fn ready(client: &Client, c: &PlannedCluster) -> kube::Result<(bool, i32)> {
     let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &c.namespace);
-    let deploy: Api<Deployment> = Api::namespaced(client.clone(), &c.namespace);
+    let deploy: Api<StatefulSet> = Api::namespaced(client.clone(), &c.namespace);
     let (s, d) = tokio::try_join!(sts.get_opt(CONTROL_PLANE), deploy.get_opt(WORKERS))?;
     let cp = s
         .and_then(|s| s.status)
@@ -241,7 +241,7 @@ mod tests {
     }
 
     const STS: &str = "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane";
-    const DEPLOY: &str = "/apis/apps/v1/namespaces/inception-lab/deployments/workers";
+    const WORKERS_STS: &str = "/apis/apps/v1/namespaces/inception-lab/statefulsets/workers";
 
     #[tokio::test(start_paused = true)]
     async fn a_busy_server_is_asked_again() {
@@ -254,8 +254,8 @@ mod tests {
                     0 | 1 => fake::status(503, "ServiceUnavailable"),
                     _ => fake::ok(workload("StatefulSet", CONTROL_PLANE, 1)),
                 }
-            } else if s.path == DEPLOY {
-                fake::ok(workload("Deployment", WORKERS, 2))
+            } else if s.path == WORKERS_STS {
+                fake::ok(workload("StatefulSet", WORKERS, 2))
             } else {
                 fake::not_found()
             }
@@ -284,7 +284,7 @@ mod tests {
         let c = cluster();
         let (client, _log, _server) = fake::serve(|s| match s.path.as_str() {
             STS => fake::ok(workload("StatefulSet", CONTROL_PLANE, 1)),
-            DEPLOY => fake::ok(workload("Deployment", WORKERS, 1)),
+            WORKERS_STS => fake::ok(workload("StatefulSet", WORKERS, 1)),
             "/api/v1/namespaces/inception-lab/pods" => fake::list("Pod", vec![]),
             _ => fake::list("Event", vec![]),
         });

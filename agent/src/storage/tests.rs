@@ -12,6 +12,7 @@ fn fake(root: &std::path::Path) -> (Provisioner, Handle) {
     let p = Provisioner {
         volumes: Api::all(kube::Client::new(svc, "default")),
         node: "w1".into(),
+        dir: storage::VOLUMES_DIR.into(),
         root: root.to_path_buf(),
     };
     (p, handle)
@@ -107,7 +108,7 @@ async fn claims_of_other_nodes_send_nothing() {
 async fn a_released_volume_loses_its_directory_then_its_object() {
     let root = tempfile::tempdir().unwrap();
     let (p, mut handle) = fake(root.path());
-    let mut pv = storage::volume_for(&claim("w1"), "w1").unwrap();
+    let mut pv = storage::volume_for(&claim("w1"), "w1", storage::VOLUMES_DIR).unwrap();
     pv.status = Some(PersistentVolumeStatus {
         phase: Some("Released".into()),
         ..Default::default()

@@ -1,22 +1,23 @@
 //! The node Pods of a cluster: the control plane's StatefulSet of one and
-//! the workers' Deployment, privileged, each running kubelet and containerd.
+//! the workers' StatefulSet, privileged, each running kubelet and
+//! containerd, with their state on a claim (or emptyDirs).
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, DeploymentStrategy, StatefulSet, StatefulSetSpec,
-};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction,
-    HTTPGetAction, HostAlias, HostPathVolumeSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
-    Probe, SecretVolumeSource, SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
+    HTTPGetAction, HostAlias, HostPathVolumeSource, ObjectFieldSelector, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource,
+    SecurityContext, TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{
     BOOTSTRAP_CONFIGMAP, CONTROL_PLANE, ClusterObjects, IMAGES_MOUNT, KUBEADM_CONFIGMAP,
-    NODE_CONTAINER, PKI_SECRET, SERVICE, TOKEN_SECRET, WORKERS, meta, selector,
+    NODE_CONTAINER, PKI_SECRET, SERVICE, STATE_VOLUME, TOKEN_SECRET, WORKERS, meta, selector,
 };
 use crate::kubeadm::APISERVER_PORT;
 use crate::labels;
@@ -41,6 +42,41 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
+/// What a node keeps: each a directory of the claim, or an emptyDir (the
+/// control plane also keeps etcd).
+const STATE_DIRS: [(&str, &str); 4] = [
+    ("containerd", "/var/lib/containerd"),
+    ("kubelet", "/var/lib/kubelet"),
+    ("kubernetes", "/etc/kubernetes"),
+    // The cluster's local volumes (nesting::storage), one directory each.
+    ("volumes", crate::storage::VOLUMES_DIR),
+];
+
+/// The node Pods' claim templates: one claim each, or none.
+fn claim_templates(o: &ClusterObjects) -> Option<Vec<PersistentVolumeClaim>> {
+    let s = o.state?;
+    Some(vec![PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(STATE_VOLUME.into()),
+            labels: Some(labels::cluster_labels(o.path)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            storage_class_name: Some(s.class.into()),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    Quantity(s.size.into()),
+                )])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    }])
+}
+
 fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
     let control_plane = role == labels::ROLE_CONTROL_PLANE;
     let mut volumes = vec![
@@ -52,13 +88,8 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
             }),
             ..Volume::default()
         },
-        empty_dir("containerd", false),
-        empty_dir("kubelet", false),
-        empty_dir("kubernetes", false),
         empty_dir("run", true),
         empty_dir("tmp", true),
-        // The cluster's local volumes (nesting::storage), one directory each.
-        empty_dir("volumes", false),
         Volume {
             name: "token".into(),
             secret: Some(SecretVolumeSource {
@@ -98,12 +129,8 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
     }
     let mut mounts = vec![
         mount("modules", "/lib/modules", true),
-        mount("containerd", "/var/lib/containerd", false),
-        mount("kubelet", "/var/lib/kubelet", false),
-        mount("kubernetes", "/etc/kubernetes", false),
         mount("run", "/run", false),
         mount("tmp", "/tmp", false),
-        mount("volumes", crate::storage::VOLUMES_DIR, false),
         mount("token", "/etc/inception/token", true),
         mount("kubeadm", "/etc/inception/kubeadm", true),
         mount("bootstrap", "/etc/inception/bootstrap", true),
@@ -111,9 +138,23 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
     if o.images_dir.is_some() {
         mounts.push(mount("images", IMAGES_MOUNT, true));
     }
+    // The node's state: on the claim (a directory each) or in emptyDirs.
+    let mut state = STATE_DIRS.to_vec();
     if control_plane {
-        volumes.push(empty_dir("etcd", false));
-        mounts.push(mount("etcd", "/var/lib/etcd", false));
+        state.push(("etcd", "/var/lib/etcd"));
+    }
+    for (name, path) in state {
+        if o.state.is_some() {
+            mounts.push(VolumeMount {
+                sub_path: Some(name.into()),
+                ..mount(STATE_VOLUME, path, false)
+            });
+        } else {
+            volumes.push(empty_dir(name, false));
+            mounts.push(mount(name, path, false));
+        }
+    }
+    if control_plane {
         volumes.push(Volume {
             name: "pki".into(),
             secret: Some(SecretVolumeSource {
@@ -236,29 +277,29 @@ pub(super) fn control_plane(o: &ClusterObjects) -> StatefulSet {
                 ..LabelSelector::default()
             },
             template: pod_template(o, labels::ROLE_CONTROL_PLANE),
+            volume_claim_templates: claim_templates(o),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
     }
 }
 
-pub(super) fn workers(o: &ClusterObjects) -> Deployment {
-    Deployment {
+pub(super) fn workers(o: &ClusterObjects) -> StatefulSet {
+    StatefulSet {
         metadata: meta(o, WORKERS, Some(labels::ROLE_WORKER)),
-        spec: Some(DeploymentSpec {
+        spec: Some(StatefulSetSpec {
             replicas: Some(o.workers as i32),
+            service_name: Some(SERVICE.into()),
+            // Workers start and join together, not one after another.
+            pod_management_policy: Some("Parallel".into()),
             selector: LabelSelector {
                 match_labels: Some(selector(o, labels::ROLE_WORKER)),
                 ..LabelSelector::default()
             },
-            // A new worker joins before the old one leaves.
-            strategy: Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".into()),
-                ..DeploymentStrategy::default()
-            }),
             template: pod_template(o, labels::ROLE_WORKER),
-            ..DeploymentSpec::default()
+            volume_claim_templates: claim_templates(o),
+            ..StatefulSetSpec::default()
         }),
-        ..Deployment::default()
+        ..StatefulSet::default()
     }
 }

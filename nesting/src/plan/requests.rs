@@ -49,7 +49,7 @@ impl NodeRequests {
 }
 
 /// A positive decimal number followed by one of `units`.
-fn check(flag: &'static str, value: &str, units: &[&str]) -> Result<(), Error> {
+pub(super) fn check(flag: &'static str, value: &str, units: &[&str]) -> Result<(), Error> {
     let ok = units.iter().any(|u| {
         value.strip_suffix(u).is_some_and(|n| {
             !n.is_empty()

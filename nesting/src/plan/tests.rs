@@ -127,7 +127,7 @@ fn every_object_is_labelled_and_namespaced() {
 fn node_pods_are_privileged_and_isolated() {
     let p = plan(1, 1);
     let objs = values(&p, 0);
-    for (kind, name) in [("StatefulSet", "control-plane"), ("Deployment", "workers")] {
+    for (kind, name) in [("StatefulSet", "control-plane"), ("StatefulSet", "workers")] {
         let spec = &by_kind(&objs, kind, name)["spec"]["template"]["spec"];
         assert_eq!(spec["automountServiceAccountToken"], false);
         assert_eq!(spec["enableServiceLinks"], false);
@@ -149,7 +149,7 @@ fn node_pods_are_privileged_and_isolated() {
     }
     let sts = by_kind(&objs, "StatefulSet", "control-plane");
     assert_eq!(sts["spec"]["replicas"], 1);
-    let deploy = by_kind(&objs, "Deployment", "workers");
+    let deploy = by_kind(&objs, "StatefulSet", "workers");
     assert_eq!(deploy["spec"]["replicas"], 1);
     // The worker Pods never see the CA key.
     let wvols = deploy["spec"]["template"]["spec"]["volumes"]
@@ -171,7 +171,7 @@ fn service_selects_control_plane_with_explicit_protocol() {
     for (k, v) in sel {
         assert_eq!(&tmpl[k], v, "{k}");
     }
-    let wtmpl = &by_kind(&objs, "Deployment", "workers")["spec"]["template"]["metadata"]["labels"];
+    let wtmpl = &by_kind(&objs, "StatefulSet", "workers")["spec"]["template"]["metadata"]["labels"];
     assert!(
         sel.iter().any(|(k, v)| &wtmpl[k] != v),
         "service must not select workers"
@@ -418,7 +418,7 @@ fn host_aliases_and_images_dir() {
         .iter()
         .map(Manifest::to_value)
         .collect();
-    for (kind, name) in [("StatefulSet", "control-plane"), ("Deployment", "workers")] {
+    for (kind, name) in [("StatefulSet", "control-plane"), ("StatefulSet", "workers")] {
         let spec = &by_kind(&objs, kind, name)["spec"]["template"]["spec"];
         assert_eq!(spec["hostAliases"][0]["ip"], "10.96.0.42");
         let names = spec["hostAliases"][0]["hostnames"].as_array().unwrap();
@@ -634,4 +634,71 @@ fn refuses_pools_no_cluster_may_use() {
         r.cidr.pools = vec![ok.parse().unwrap()];
         Plan::new(&r).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
+}
+
+#[test]
+fn node_state_on_claims_where_a_class_is_known() {
+    let mut req = request(2, 1);
+    req.node_storage.top_class = Some("fast".into());
+    let p = Plan::new(&req).unwrap();
+    for (i, class) in [(0, "fast"), (1, crate::storage::CLASS)] {
+        let objs = values(&p, i);
+        for name in ["control-plane", "workers"] {
+            let sts = by_kind(&objs, "StatefulSet", name);
+            let claims = sts["spec"]["volumeClaimTemplates"].as_array().unwrap();
+            assert_eq!(claims.len(), 1, "{name}");
+            assert_eq!(claims[0]["metadata"]["name"], "state");
+            assert_eq!(claims[0]["spec"]["storageClassName"], class);
+            assert_eq!(
+                claims[0]["spec"]["resources"]["requests"]["storage"],
+                "10Gi"
+            );
+            let spec = &sts["spec"]["template"]["spec"];
+            let vols = spec["volumes"].as_array().unwrap();
+            assert!(
+                vols.iter()
+                    .all(|v| v["name"] != "containerd" && v["name"] != "etcd"),
+                "no emptyDir for state: {vols:?}"
+            );
+            let mounts = spec["containers"][0]["volumeMounts"].as_array().unwrap();
+            let on_claim: Vec<_> = mounts
+                .iter()
+                .filter(|m| m["name"] == "state")
+                .map(|m| {
+                    (
+                        m["subPath"].as_str().unwrap(),
+                        m["mountPath"].as_str().unwrap(),
+                    )
+                })
+                .collect();
+            let mut want = vec![
+                ("containerd", "/var/lib/containerd"),
+                ("kubelet", "/var/lib/kubelet"),
+                ("kubernetes", "/etc/kubernetes"),
+                ("volumes", crate::storage::VOLUMES_DIR),
+            ];
+            if name == "control-plane" {
+                want.push(("etcd", "/var/lib/etcd"));
+            }
+            assert_eq!(on_claim, want, "{name}");
+        }
+        let workers = by_kind(&objs, "StatefulSet", "workers");
+        assert_eq!(workers["spec"]["podManagementPolicy"], "Parallel");
+    }
+    // No class at the top: emptyDirs there, claims below.
+    let p = plan(2, 1);
+    let top = values(&p, 0);
+    let sts = by_kind(&top, "StatefulSet", "control-plane");
+    assert!(sts["spec"].get("volumeClaimTemplates").is_none());
+    let vols = sts["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    assert!(
+        vols.iter()
+            .any(|v| v["name"] == "etcd" && v["emptyDir"].is_object())
+    );
+    let nested = values(&p, 1);
+    assert!(
+        by_kind(&nested, "StatefulSet", "control-plane")["spec"]["volumeClaimTemplates"].is_array()
+    );
 }

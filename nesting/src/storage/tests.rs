@@ -58,7 +58,12 @@ fn the_class_is_the_default_and_waits_for_a_consumer() {
 
 #[test]
 fn a_claim_scheduled_here_gets_a_directory_on_this_node() {
-    let pv = volume_for(&claim(Some("w1"), PROVISIONER, "Pending"), "w1").unwrap();
+    let pv = volume_for(
+        &claim(Some("w1"), PROVISIONER, "Pending"),
+        "w1",
+        VOLUMES_DIR,
+    )
+    .unwrap();
     let name = "pvc-0f6c6d1e-2b7a-4c1d-9e55-1a2b3c4d5e6f";
     assert_eq!(pv.metadata.name.as_deref(), Some(name));
     assert_eq!(pv.metadata.labels.as_ref().unwrap()[NODE_LABEL], "w1");
@@ -90,20 +95,34 @@ fn a_claim_scheduled_here_gets_a_directory_on_this_node() {
 
 #[test]
 fn other_nodes_other_provisioners_and_bound_claims_are_left_alone() {
-    assert!(volume_for(&claim(Some("w1"), PROVISIONER, "Pending"), "w2").is_none());
-    assert!(volume_for(&claim(None, PROVISIONER, "Pending"), "w1").is_none());
-    assert!(volume_for(&claim(Some("w1"), "other.io/disk", "Pending"), "w1").is_none());
-    assert!(volume_for(&claim(Some("w1"), PROVISIONER, "Bound"), "w1").is_none());
+    assert!(
+        volume_for(
+            &claim(Some("w1"), PROVISIONER, "Pending"),
+            "w2",
+            VOLUMES_DIR
+        )
+        .is_none()
+    );
+    assert!(volume_for(&claim(None, PROVISIONER, "Pending"), "w1", VOLUMES_DIR).is_none());
+    assert!(
+        volume_for(
+            &claim(Some("w1"), "other.io/disk", "Pending"),
+            "w1",
+            VOLUMES_DIR
+        )
+        .is_none()
+    );
+    assert!(volume_for(&claim(Some("w1"), PROVISIONER, "Bound"), "w1", VOLUMES_DIR).is_none());
     let mut named = claim(Some("w1"), PROVISIONER, "Pending");
     named.spec.as_mut().unwrap().volume_name = Some("pvc-x".into());
-    assert!(volume_for(&named, "w1").is_none());
+    assert!(volume_for(&named, "w1", VOLUMES_DIR).is_none());
     let mut newer = claim(Some("w1"), "", "Pending");
     newer.metadata.annotations.as_mut().unwrap().insert(
         "volume.kubernetes.io/storage-provisioner".into(),
         PROVISIONER.into(),
     );
     assert!(
-        volume_for(&newer, "w1").is_some(),
+        volume_for(&newer, "w1", VOLUMES_DIR).is_some(),
         "the annotation's GA name counts too"
     );
 }
@@ -111,18 +130,28 @@ fn other_nodes_other_provisioners_and_bound_claims_are_left_alone() {
 #[test]
 fn directories_never_leave_the_volumes_dir() {
     assert_eq!(
-        volume_dir("pvc-ab-12").as_deref(),
+        volume_dir("pvc-ab-12", VOLUMES_DIR).as_deref(),
         Some("/var/lib/inception/volumes/pvc-ab-12")
     );
+    assert_eq!(
+        volume_dir("pvc-ab-12", "/srv/lab/volumes/").as_deref(),
+        Some("/srv/lab/volumes/pvc-ab-12"),
+        "another volumes directory (the lab's)"
+    );
     for bad in ["pvc-", "pvc-../../etc", "data", "pvc-a/b", "pvc-zz"] {
-        assert_eq!(volume_dir(bad), None, "{bad}");
+        assert_eq!(volume_dir(bad, VOLUMES_DIR), None, "{bad}");
     }
 }
 
 #[test]
 fn only_released_volumes_of_this_node_are_removed() {
-    let mut pv = volume_for(&claim(Some("w1"), PROVISIONER, "Pending"), "w1").unwrap();
-    assert_eq!(released_dir(&pv, "w1"), None, "no status yet");
+    let mut pv = volume_for(
+        &claim(Some("w1"), PROVISIONER, "Pending"),
+        "w1",
+        VOLUMES_DIR,
+    )
+    .unwrap();
+    assert_eq!(released_dir(&pv, "w1", VOLUMES_DIR), None, "no status yet");
     let status = |phase: &str| {
         Some(PersistentVolumeStatus {
             phase: Some(phase.into()),
@@ -130,28 +159,32 @@ fn only_released_volumes_of_this_node_are_removed() {
         })
     };
     pv.status = status("Bound");
-    assert_eq!(released_dir(&pv, "w1"), None);
+    assert_eq!(released_dir(&pv, "w1", VOLUMES_DIR), None);
     pv.status = status("Released");
     assert_eq!(
-        released_dir(&pv, "w1").as_deref(),
+        released_dir(&pv, "w1", VOLUMES_DIR).as_deref(),
         Some("/var/lib/inception/volumes/pvc-0f6c6d1e-2b7a-4c1d-9e55-1a2b3c4d5e6f")
     );
-    assert_eq!(released_dir(&pv, "w2"), None, "another node's");
+    assert_eq!(released_dir(&pv, "w2", VOLUMES_DIR), None, "another node's");
     let mut going = pv.clone();
     going.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         Default::default(),
     ));
-    assert_eq!(released_dir(&going, "w1"), None, "deleted already");
+    assert_eq!(
+        released_dir(&going, "w1", VOLUMES_DIR),
+        None,
+        "deleted already"
+    );
     let mut retained = pv.clone();
     retained
         .spec
         .as_mut()
         .unwrap()
         .persistent_volume_reclaim_policy = Some("Retain".into());
-    assert_eq!(released_dir(&retained, "w1"), None);
+    assert_eq!(released_dir(&retained, "w1", VOLUMES_DIR), None);
     let mut foreign = pv.clone();
     foreign.metadata.annotations = None;
-    assert_eq!(released_dir(&foreign, "w1"), None);
+    assert_eq!(released_dir(&foreign, "w1", VOLUMES_DIR), None);
 }
 
 #[test]

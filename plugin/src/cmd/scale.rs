@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
@@ -52,11 +52,13 @@ async fn scale_one(
         .with_context(|| format!("cluster {path} records pod CIDR {:?}", rec.pod_cidr))?;
     nesting::scale::check_workers(path, &pod_cidr, args.workers)?;
 
-    let deploys: Api<Deployment> = Api::namespaced(parent.clone(), ns);
+    let deploys: Api<StatefulSet> = Api::namespaced(parent.clone(), ns);
     let before = retry::retry(|| deploys.get_opt(WORKERS))
         .await?
         .ok_or_else(|| {
-            anyhow!("cluster {path} has no Deployment {ns}/{WORKERS}: rerun `kubectl inception up`")
+            anyhow!(
+                "cluster {path} has no StatefulSet {ns}/{WORKERS}: rerun `kubectl inception up`"
+            )
         })?
         .spec
         .and_then(|s| s.replicas)
@@ -65,7 +67,7 @@ async fn scale_one(
     let pp = PatchParams::default();
     retry::retry(|| deploys.patch_scale(WORKERS, &pp, &replicas))
         .await
-        .with_context(|| format!("cannot scale Deployment {ns}/{WORKERS}"))?;
+        .with_context(|| format!("cannot scale StatefulSet {ns}/{WORKERS}"))?;
     if !args.wait {
         writeln!(
             out,
@@ -173,7 +175,7 @@ mod tests {
     use super::*;
     use crate::fake;
 
-    const DEPLOY: &str = "/apis/apps/v1/namespaces/inception-lab/deployments/workers";
+    const WORKERS_STS: &str = "/apis/apps/v1/namespaces/inception-lab/statefulsets/workers";
 
     /// The cluster, holding its record of a /16 pod CIDR.
     fn inner() -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
@@ -195,17 +197,17 @@ mod tests {
         })
     }
 
-    /// The parent, with a Deployment of one worker.
+    /// The parent, with a StatefulSet of one worker.
     fn parent() -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
         fake::serve(|s| {
             let d = json!({
-                "apiVersion": "apps/v1", "kind": "Deployment",
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
                 "metadata": {"name": "workers", "namespace": "inception-lab"},
-                "spec": {"replicas": 1, "selector": {}, "template": {}},
+                "spec": {"replicas": 1, "selector": {}, "serviceName": "apiserver", "template": {}},
             });
             match (s.method.as_str(), s.path.as_str()) {
-                ("GET", DEPLOY) => fake::ok(d),
-                ("PATCH", p) if p == format!("{DEPLOY}/scale") => fake::ok(json!({
+                ("GET", WORKERS_STS) => fake::ok(d),
+                ("PATCH", p) if p == format!("{WORKERS_STS}/scale") => fake::ok(json!({
                     "apiVersion": "autoscaling/v1", "kind": "Scale",
                     "metadata": {"name": "workers"}, "spec": {"replicas": 3},
                 })),
@@ -224,7 +226,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn scaling_patches_the_workers_deployment() {
+    async fn scaling_patches_the_workers_statefulset() {
         let (inner, _, _i) = inner();
         let (parent, log, _p) = parent();
         let mut out = Vec::new();
@@ -241,7 +243,7 @@ mod tests {
             .into_iter()
             .find(|s| s.method == Method::PATCH)
             .unwrap();
-        assert_eq!(patch.path, format!("{DEPLOY}/scale"));
+        assert_eq!(patch.path, format!("{WORKERS_STS}/scale"));
         assert_eq!(patch.body, json!({"spec": {"replicas": 3}}));
     }
 

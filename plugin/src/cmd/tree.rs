@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::Result;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node};
 use kube::api::ListParams;
 use kube::{Api, Client};
@@ -203,7 +203,7 @@ async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluste
     let name = ns.metadata.name.clone().unwrap_or_default();
     let digest = state::digest_of(&ns).and_then(|d| d.parse::<PlanDigest>().ok());
     let sts: Api<StatefulSet> = Api::namespaced(parent.clone(), &name);
-    let deploy: Api<Deployment> = Api::namespaced(parent.clone(), &name);
+    let deploy: Api<StatefulSet> = Api::namespaced(parent.clone(), &name);
     let (s, d) = tokio::join!(sts.get_opt(CONTROL_PLANE), deploy.get_opt(WORKERS));
     let s = s.ok().flatten();
     let d = d.ok().flatten();

@@ -34,9 +34,18 @@ async fn service_ip(client: &kube::Client, namespace: &str) -> Result<std::net::
 pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<()> {
     // Bad flags fail before any connection is made.
     let mut req = request::request(global, &args.name, &args.plan)?;
-    nesting::Plan::new(&req)?;
+    let first = nesting::Plan::new(&req)?;
 
     let cluster = client::connect(global).await?;
+    let top = &first.clusters[0];
+    crate::storage_class::settle(
+        &cluster.client,
+        &top.namespace,
+        &top.path.to_string(),
+        &mut req.node_storage,
+        args.plan.ephemeral,
+    )
+    .await?;
     let found = discover::discover(&cluster.client).await;
     found.fold_into(&mut req, request::given(&args.plan));
     let plan = Plan::new(&req)?;
@@ -250,6 +259,7 @@ async fn refuse_restart(
             _ => None,
         })
         .ok_or_else(|| anyhow::anyhow!("the plan of cluster {} has no control plane", c.path))?;
+    refuse_old_layout(parent, c, &live, &planned).await?;
     let params = PatchParams::apply(apply::FIELD_MANAGER).dry_run();
     let patch = Patch::Apply(&planned);
     let next = retry::retry(|| api.patch(CONTROL_PLANE, &params, &patch)).await?;
@@ -277,6 +287,58 @@ async fn refuse_restart(
     )
 }
 
+/// Refuses, whatever --allow-restart says, what cannot change in place: a
+/// control plane whose state claims would differ (a StatefulSet's claims
+/// are fixed), and workers that are a Deployment (made by versions before
+/// node state on claims).
+async fn refuse_old_layout(
+    parent: &Client,
+    c: &PlannedCluster,
+    live: &StatefulSet,
+    planned: &StatefulSet,
+) -> Result<()> {
+    let claims = |s: &StatefulSet| {
+        s.spec
+            .as_ref()
+            .and_then(|s| s.volume_claim_templates.as_ref())
+            .map(|t| {
+                t.iter()
+                    .filter_map(|t| t.metadata.name.clone())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(parent.clone(), &c.namespace);
+    let old_workers = retry::retry(|| deployments.get_opt(nesting::manifests::WORKERS))
+        .await?
+        .is_some();
+    let (have, want) = (
+        crate::storage_class::class_of(live),
+        crate::storage_class::class_of(planned),
+    );
+    if old_workers || claims(live) != claims(planned) || have != want {
+        let how = |c: Option<String>| match c {
+            Some(c) => format!("on claims of StorageClass {c}"),
+            None => "in emptyDirs".into(),
+        };
+        bail!(
+            "cluster {path} keeps its node state {}{}; this run would keep it {}, which cannot change in place. Nothing was changed. \
+             Rerun with the flags it was made with (--storage-class, --ephemeral), or remove it with \
+             `kubectl inception down {path}` and run up again",
+            how(have),
+            if old_workers {
+                " and has workers made by an older kubectl-inception"
+            } else {
+                ""
+            },
+            how(want),
+            path = c.path
+        );
+    }
+    Ok(())
+}
+
 /// Applies everything but the node workloads: the Namespace, Secrets,
 /// ConfigMaps and the apiserver Service. Returns what the node Pods need
 /// to know from the parent (its apiserver endpoints, which they reject,
@@ -301,7 +363,7 @@ async fn apply_config(
     Ok((runtime, config.len()))
 }
 
-/// Applies the control plane's StatefulSet and the workers' Deployment,
+/// Applies the control plane's and the workers' StatefulSets,
 /// together. Returns how many objects were applied.
 async fn apply_nodes(
     plan: &Plan,

@@ -278,6 +278,7 @@ stop_node() {
   local others sockets uids ids u l h ipt lab_pod_cidr lab_service_cidr
   others=$(other_node_labs)
   if [[ -n $IMPORT_PID ]]; then kill -TERM -- "-$IMPORT_PID" 2>/dev/null || true; fi
+  stop_component inception-agent
   stop_component kube-proxy
   stop_component kubelet
   # shim sockets live in /run/containerd/s: note them while the shims run
@@ -386,6 +387,25 @@ start_kubelet_proxy() {
     --healthz-bind-address="127.0.0.1:$PROXY_HEALTHZ_PORT" --metrics-bind-address="127.0.0.1:$PROXY_METRICS_PORT" \
     --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 --conntrack-tcp-timeout-close-wait=0 \
     --oom-score-adj=0
+}
+
+# The lab's default StorageClass `standard`: the node agent's local volumes
+# (a directory per claim in $STATE/volumes), as in every inner cluster, so
+# the node Pods of the lab's clusters keep their state on claims.
+start_volumes() {
+  local target=${CARGO_TARGET_DIR:-$CACHE/target} agent=${LAB_AGENT_BIN:-}
+  if [[ -z $agent ]]; then
+    agent=$target/node/inception-agent
+    log "building the node agent for the lab's volumes (log: $STATE/logs/agent-build.log)"
+    CARGO_TARGET_DIR=$target cargo build --locked --profile node -p inception-agent \
+      --manifest-path "$REPO_DIR/Cargo.toml" >"$STATE/logs/agent-build.log" 2>&1 ||
+      fail_with_log agent-build "cannot build the node agent (LAB_AGENT_BIN: one built already)"
+  fi
+  mkdir -p "$STATE/volumes"
+  launch inception-agent "$agent" volumes --kubeconfig "$STATE/kubeconfig" \
+    --node-name "$NODE_NAME" --dir "$STATE/volumes"
+  wait_until "the default StorageClass" inception-agent api /apis/storage.k8s.io/v1/storageclasses/standard
+  log "StorageClass standard: volumes in $STATE/volumes"
 }
 
 # Registered, podCIDR -> CNI config, images imported, kube-proxy, Ready.

@@ -36,7 +36,10 @@ cmd_up() {
   start_controllers
   if ((WITH_NODE)); then start_kubelet_proxy; fi
   wait_controllers
-  if ((WITH_NODE)); then wait_node; fi
+  if ((WITH_NODE)); then
+    wait_node
+    start_volumes
+  fi
 
   touch "$STATE/.up"
   log "lab '$NAME' is up in $(($(now) - t0))s; state in $STATE"

@@ -71,12 +71,7 @@ async fn config_first_then_nodes_that_know_the_service_ip() {
     assert_eq!(kinds.len(), config);
     assert_eq!(kinds[0], "Namespace");
     assert!(kinds.contains(&"Service".to_string()), "{kinds:?}");
-    assert!(
-        !kinds
-            .iter()
-            .any(|k| k == "StatefulSet" || k == "Deployment"),
-        "{kinds:?}"
-    );
+    assert!(!kinds.iter().any(|k| k == "StatefulSet"), "{kinds:?}");
     // The Service was read after it was applied.
     let all = log.all();
     let svc = "/api/v1/namespaces/inception-lab/services/apiserver";
