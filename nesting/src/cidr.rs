@@ -1,9 +1,27 @@
 //! Pod and service CIDRs for every cluster of a tree.
 //!
-//! Blocks are carved first-fit from the pool, largest blocks first (all pod
-//! CIDRs, then all service CIDRs) so that aligned blocks pack without holes.
-//! Nothing handed out overlaps another block, the parent's ranges, node
-//! addresses or user exclusions. Same input, same output.
+//! Blocks are carved first-fit from the pool, cluster by cluster in the
+//! plan's breadth-first order, each cluster's larger block first. Nothing
+//! handed out overlaps another block, the parent's ranges, node addresses or
+//! user exclusions. Same input, same output.
+//!
+//! Why cluster by cluster: a cluster's blocks then depend only on the pools,
+//! prefixes and exclusions and on the clusters before it, never on how many
+//! come after. The root's CIDRs are the same at every depth and width, and a
+//! deeper tree (`--depth` grown) appends its new level after every existing
+//! cluster, leaving them as they are. (Carving all pod CIDRs, then all
+//! service CIDRs, as older versions did, moved the root's service CIDR with
+//! the tree's size.)
+//!
+//! A wider tree (`--width` grown) puts new clusters between existing ones in
+//! that order. No numbering that depends on the path alone stays dense for
+//! every shape (depth 2 width 3 and depth 3 width 2 do not contain one
+//! another), so instead the ranges existing clusters hold are [`Kept`]: they
+//! are reserved first, and only the other clusters are carved, from what is
+//! free. That also keeps trees carved the old way working. A kept pair that
+//! does not fit the request (another prefix, outside the pools, over an
+//! exclusion or another kept range) is dropped: that cluster is planned
+//! anew, and `up` refuses the difference.
 
 use std::net::IpAddr;
 
@@ -34,6 +52,25 @@ pub struct Networks {
     /// Cluster DNS IP: the tenth address of the service CIDR (kubeadm's choice).
     #[serde(rename = "dnsIP")]
     pub dns_ip: IpAddr,
+}
+
+/// The ranges an existing cluster holds, to keep when planning around it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kept {
+    pub pod_cidr: IpNet,
+    pub service_cidr: IpNet,
+}
+
+impl Networks {
+    /// Networks around a pod and a service CIDR.
+    pub fn of(pod_cidr: IpNet, service_cidr: IpNet) -> Self {
+        Networks {
+            kubernetes_service_ip: nth_ip(&service_cidr, 1),
+            dns_ip: nth_ip(&service_cidr, 10),
+            pod_cidr,
+            service_cidr,
+        }
+    }
 }
 
 /// What to carve from and what to avoid.
@@ -229,66 +266,61 @@ fn check(req: &CidrRequest) -> Result<Checked, Error> {
     })
 }
 
-fn carve(c: &Checked, count: usize) -> Option<Vec<Networks>> {
+/// Networks for every cluster in order, keeping the kept ones that fit;
+/// `Err` says how many clusters, in order, did fit.
+fn carve(c: &Checked, kept: &[Option<Kept>]) -> Result<Vec<Networks>, usize> {
     let mut carver = Carver {
         family: c.family,
         pools: c.pools.clone(),
         used: c.used.clone(),
     };
-    // Larger blocks first: with equal prefixes, pods first anyway.
-    let (first, second) = if c.pod_prefix <= c.service_prefix {
-        (c.pod_prefix, c.service_prefix)
-    } else {
-        (c.service_prefix, c.pod_prefix)
+    let prefixes_match = |k: &Kept| {
+        k.pod_cidr.prefix_len() == c.pod_prefix && k.service_cidr.prefix_len() == c.service_prefix
     };
-    let a: Vec<IpNet> = (0..count)
-        .map(|_| carver.take(first))
-        .collect::<Option<_>>()?;
-    let b: Vec<IpNet> = (0..count)
-        .map(|_| carver.take(second))
-        .collect::<Option<_>>()?;
-    let (pods, services) = if c.pod_prefix <= c.service_prefix {
-        (a, b)
-    } else {
-        (b, a)
-    };
-    Some(
-        pods.into_iter()
-            .zip(services)
-            .map(|(pod_cidr, service_cidr)| Networks {
-                kubernetes_service_ip: nth_ip(&service_cidr, 1),
-                dns_ip: nth_ip(&service_cidr, 10),
-                pod_cidr,
-                service_cidr,
-            })
-            .collect(),
-    )
+    // Kept ranges first, so no new block takes them.
+    let kept: Vec<Option<Kept>> = kept
+        .iter()
+        .map(|k| k.filter(|k| prefixes_match(k) && carver.reserve(&[k.pod_cidr, k.service_cidr])))
+        .collect();
+    let pods_first = c.pod_prefix <= c.service_prefix;
+    let mut out = Vec::with_capacity(kept.len());
+    for (i, k) in kept.iter().enumerate() {
+        let (pod, service) = match k {
+            Some(k) => (k.pod_cidr, k.service_cidr),
+            None if pods_first => {
+                let pod = carver.take(c.pod_prefix).ok_or(i)?;
+                (pod, carver.take(c.service_prefix).ok_or(i)?)
+            }
+            None => {
+                let service = carver.take(c.service_prefix).ok_or(i)?;
+                (carver.take(c.pod_prefix).ok_or(i)?, service)
+            }
+        };
+        out.push(Networks::of(pod, service));
+    }
+    Ok(out)
 }
 
-/// Networks for `count` clusters, in order.
+/// Networks for `count` new clusters, in order.
 pub fn allocate(req: &CidrRequest, count: usize) -> Result<Vec<Networks>, Error> {
+    allocate_keeping(req, &vec![None; count])
+}
+
+/// Networks for one cluster per entry of `kept`, in order: an existing
+/// cluster's ranges where given and they fit the request, new blocks from
+/// what is free for the others.
+pub fn allocate_keeping(req: &CidrRequest, kept: &[Option<Kept>]) -> Result<Vec<Networks>, Error> {
     let c = check(req)?;
-    if let Some(n) = carve(&c, count) {
-        return Ok(n);
-    }
-    // Say how many would fit: the largest k that carves.
-    let (mut lo, mut hi) = (0usize, count);
-    while lo + 1 < hi {
-        let mid = (lo + hi) / 2;
-        if carve(&c, mid).is_some() {
-            lo = mid;
-        } else {
-            hi = mid;
+    carve(&c, kept).map_err(|fits| {
+        PoolError::Full {
+            pools: req.pools.clone(),
+            fits,
+            needs: kept.len(),
+            pod_prefix: c.pod_prefix,
+            service_prefix: c.service_prefix,
         }
-    }
-    Err(PoolError::Full {
-        pools: req.pools.clone(),
-        fits: lo,
-        needs: count,
-        pod_prefix: c.pod_prefix,
-        service_prefix: c.service_prefix,
-    }
-    .into())
+        .into()
+    })
 }
 
 /// The prefix of one node's share of a pod CIDR: /24 (IPv4) or /64 (IPv6),

@@ -55,6 +55,16 @@ pub enum Error {
     Pki(#[from] crate::pki::PkiError),
     #[error("cannot render {what}: {reason}")]
     Render { what: String, reason: String },
+    /// An existing cluster this run plans differently.
+    #[error(
+        "cluster {path} exists with a different plan:\n  existing: {have}\n  this run: {want}\n\
+         nothing was changed. Rerun with the flags it was made with, or remove it first: kubectl inception down {path}"
+    )]
+    DifferentPlan {
+        path: crate::ClusterPath,
+        have: String,
+        want: String,
+    },
 }
 
 /// A tree shape out of bounds.
@@ -75,6 +85,19 @@ pub enum ShapeError {
         width: u32,
         clusters: u64,
         max: usize,
+    },
+    /// Existing clusters a smaller tree would leave out.
+    #[error(
+        "tree {tree} has clusters beyond --depth {depth} --width {width}: {}. Nothing was changed: up never removes clusters. \
+         Remove them first ({}), or rerun with a --depth and --width that hold them",
+        paths(outside),
+        downs(outside)
+    )]
+    Shrinks {
+        tree: String,
+        depth: u32,
+        width: u32,
+        outside: Vec<crate::ClusterPath>,
     },
 }
 
@@ -131,7 +154,19 @@ pub enum PoolError {
     },
 }
 
-fn list(nets: &[IpNet]) -> String {
+fn paths(paths: &[crate::ClusterPath]) -> String {
+    list(paths)
+}
+
+fn downs(paths: &[crate::ClusterPath]) -> String {
+    paths
+        .iter()
+        .map(|p| format!("`kubectl inception down {p}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn list(nets: &[impl ToString]) -> String {
     nets.iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()

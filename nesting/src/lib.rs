@@ -10,6 +10,7 @@ pub mod doctor;
 mod entropy;
 mod error;
 pub mod gc;
+pub mod grow;
 pub mod kubeadm;
 pub mod kubeconfig;
 pub mod labels;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::cidr::{self, CidrRequest, Networks};
+use crate::cidr::{self, CidrRequest, Kept, Networks};
 use crate::kubeadm::{self, APISERVER_PORT, KubeadmConfig, KubeadmInput};
 use crate::kubeconfig::Kubeconfig;
 use crate::manifests::{self, ClusterObjects, Manifest};
@@ -31,6 +31,9 @@ pub struct PlanRequest {
     pub version: KubeVersion,
     pub image: String,
     pub cidr: CidrRequest,
+    /// Ranges of clusters that exist, kept where they fit (see
+    /// [`crate::grow::plan_around`]).
+    pub kept: BTreeMap<ClusterPath, Kept>,
     /// DNS domain of the cluster the root is created in.
     pub parent_domain: String,
     /// DNS domain of every planned cluster.
@@ -60,6 +63,7 @@ impl PlanRequest {
             version: crate::version::DEFAULT,
             image: default_image(crate::version::DEFAULT),
             cidr: CidrRequest::default(),
+            kept: BTreeMap::new(),
             parent_domain: "cluster.local".into(),
             cluster_domain: "cluster.local".into(),
             root_namespace: None,
@@ -117,7 +121,8 @@ impl Plan {
             validate_images_dir(dir)?;
         }
         let paths = req.tree.paths();
-        let networks = cidr::allocate(&req.cidr, paths.len())?;
+        let kept: Vec<Option<Kept>> = paths.iter().map(|p| req.kept.get(p).copied()).collect();
+        let networks = cidr::allocate_keeping(&req.cidr, &kept)?;
         let mut clusters: Vec<PlannedCluster> = Vec::with_capacity(paths.len());
         let mut index: BTreeMap<ClusterPath, usize> = BTreeMap::new();
         for (i, (path, networks)) in paths.into_iter().zip(networks).enumerate() {

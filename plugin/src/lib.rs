@@ -5,6 +5,7 @@ pub mod cli;
 mod client;
 mod cmd;
 mod discover;
+mod existing;
 #[cfg(test)]
 mod fake;
 mod kubeconfig_file;

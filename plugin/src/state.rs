@@ -147,12 +147,12 @@ pub async fn reconcile(client: &Client, plan: &Plan, c: &mut PlannedCluster) -> 
     }
     let want = plan.digest(c);
     if let Some(have) = digest_of(&ns).filter(|have| *have != want) {
-        bail!(
-            "cluster {} exists with a different plan:\n  existing: {have}\n  this run: {want}\n\
-             nothing was changed. Rerun with the flags it was made with, or remove it first: kubectl inception down {}",
-            c.path,
-            c.path
-        );
+        return Err(nesting::Error::DifferentPlan {
+            path: c.path.clone(),
+            have: have.to_string(),
+            want,
+        }
+        .into());
     }
     match load_pki(client, &c.namespace).await? {
         Some(pki) => c.pki = pki,

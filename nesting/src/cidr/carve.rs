@@ -49,6 +49,33 @@ pub(super) struct Carver {
 }
 
 impl Carver {
+    /// Marks `nets` used when each is inside a pool and clear of every used
+    /// span and of each other; otherwise marks nothing and says false.
+    pub(super) fn reserve(&mut self, nets: &[IpNet]) -> bool {
+        let spans: Vec<Span> = nets.iter().map(span).collect();
+        let fits = nets.iter().zip(&spans).enumerate().all(|(i, (net, s))| {
+            Family::of(net) == self.family
+                && self
+                    .pools
+                    .iter()
+                    .any(|p| p.start <= s.start && s.end <= p.end)
+                && !self
+                    .used
+                    .iter()
+                    .any(|u| u.start <= s.end && s.start <= u.end)
+                && !spans[..i]
+                    .iter()
+                    .any(|o| o.start <= s.end && s.start <= o.end)
+        });
+        if fits {
+            for s in spans {
+                let at = self.used.partition_point(|u| u.start <= s.start);
+                self.used.insert(at, s);
+            }
+        }
+        fits
+    }
+
     pub(super) fn take(&mut self, prefix: u8) -> Option<IpNet> {
         let host_bits = u32::from(self.family.bits() - prefix);
         // prefix >= 8 for v4 and >= 48 for v6, so the size fits in u128.

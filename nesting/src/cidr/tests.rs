@@ -33,15 +33,17 @@ fn clashes_name_the_range_and_where_it_was_found() {
 }
 
 #[test]
-fn default_pool_packs_pods_then_services() {
+fn default_pool_carves_cluster_by_cluster() {
     let n = allocate(&CidrRequest::default(), 3).unwrap();
     assert_eq!(n[0].pod_cidr, net("10.0.0.0/16"));
-    assert_eq!(n[1].pod_cidr, net("10.1.0.0/16"));
-    assert_eq!(n[2].pod_cidr, net("10.2.0.0/16"));
-    assert_eq!(n[0].service_cidr, net("10.3.0.0/20"));
-    assert_eq!(n[1].service_cidr, net("10.3.16.0/20"));
-    assert_eq!(n[0].kubernetes_service_ip.to_string(), "10.3.0.1");
-    assert_eq!(n[0].dns_ip.to_string(), "10.3.0.10");
+    assert_eq!(n[0].service_cidr, net("10.1.0.0/20"));
+    // Later service CIDRs fill the /16 the first one opened.
+    assert_eq!(n[1].pod_cidr, net("10.2.0.0/16"));
+    assert_eq!(n[1].service_cidr, net("10.1.16.0/20"));
+    assert_eq!(n[2].pod_cidr, net("10.3.0.0/16"));
+    assert_eq!(n[2].service_cidr, net("10.1.32.0/20"));
+    assert_eq!(n[0].kubernetes_service_ip.to_string(), "10.1.0.1");
+    assert_eq!(n[0].dns_ip.to_string(), "10.1.0.10");
 }
 
 #[test]
@@ -130,10 +132,10 @@ fn ipv6_plans() {
     };
     let n = allocate(&req, 2).unwrap();
     assert_eq!(n[0].pod_cidr, net("fd00:10::/56"));
-    assert_eq!(n[1].pod_cidr, net("fd00:10:0:100::/56"));
-    assert_eq!(n[0].service_cidr, net("fd00:10:0:200::/112"));
-    assert_eq!(n[0].kubernetes_service_ip.to_string(), "fd00:10:0:200::1");
-    assert_eq!(n[0].dns_ip.to_string(), "fd00:10:0:200::a");
+    assert_eq!(n[0].service_cidr, net("fd00:10:0:100::/112"));
+    assert_eq!(n[1].pod_cidr, net("fd00:10:0:200::/56"));
+    assert_eq!(n[0].kubernetes_service_ip.to_string(), "fd00:10:0:100::1");
+    assert_eq!(n[0].dns_ip.to_string(), "fd00:10:0:100::a");
 }
 
 #[test]

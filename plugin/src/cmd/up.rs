@@ -14,11 +14,12 @@ use kube::{Api, Client};
 use nesting::manifests::{CONTROL_PLANE, Manifest, SERVICE};
 use nesting::plan::Runtime;
 use nesting::stage::Stage;
-use nesting::{ClusterPath, Plan, PlannedCluster, record};
+use nesting::{ClusterPath, Plan, PlanRequest, PlannedCluster, record};
 
 use crate::cli::{Global, UpArgs};
 use crate::client;
 use crate::discover;
+use crate::existing;
 use crate::tunnel::Tunnel;
 use crate::{apply, reach, request, retry, state, wait};
 
@@ -48,7 +49,7 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
     .await?;
     let found = discover::discover(&cluster.client).await;
     found.fold_into(&mut req, request::given(&args.plan));
-    let plan = Plan::new(&req)?;
+    let plan = plan_around(&cluster.client, &req).await?;
     if plan.depth() > 1 && !args.wait {
         bail!(
             "--depth {} needs --wait: each level is created through the API of the level above, once that one is Ready",
@@ -75,6 +76,24 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
         )?;
     }
     Ok(())
+}
+
+/// Plans the tree around what exists of it (see [`nesting::grow`]): a
+/// deeper or wider tree keeps every existing cluster's ranges; a smaller
+/// one, or another plan for an existing cluster, is refused before
+/// anything is written.
+async fn plan_around(client: &Client, req: &PlanRequest) -> Result<Plan> {
+    let existing = existing::find(client, &req.tree.name).await?;
+    let plan = nesting::grow::plan_around(req, &existing.found)?;
+    for (path, why) in &existing.unseen {
+        if plan.find(path).is_some_and(|c| !c.children.is_empty()) {
+            tracing::warn!(
+                "cluster {path} exists, but the clusters in it could not be listed ({why}): \
+                 up plans them from what is free and checks each one when it gets there"
+            );
+        }
+    }
+    Ok(plan)
 }
 
 /// What one `up` shares between its clusters.

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Namespace, PodSpec};
 use kube::Client;
 use nesting::doctor::{self, Check, DryRun, NamespaceState, NodeFacts, ProbeFacts, Report};
 use nesting::manifests::Manifest;
+use nesting::plan::PlanDigest;
 use nesting::ranges::{FoundRange, ParentNetworks};
 use nesting::{Plan, PlanRequest, TreeSpec};
 
@@ -109,7 +110,8 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
     );
     checks.push(rbac);
     let node_facts = nodes.as_ref().map(Vec::as_slice).map_err(String::as_str);
-    let (plan, cidr_check) = plan_here(args, &req, &found, node_facts);
+    let top = existing.as_ref().ok().and_then(Option::as_ref);
+    let (plan, cidr_check) = plan_here(args, &req, &found, node_facts, top);
     checks.push(doctor::nodes(node_facts));
     let (shape, ns_manifest, node_pod) = shape_of(&plan, &req)?;
     checks.push(pod_security(client, &top_namespace, &ns_manifest, &existing).await);
@@ -153,9 +155,18 @@ fn plan_here(
     req: &PlanRequest,
     found: &ParentNetworks,
     nodes: Result<&[NodeFacts], &str>,
+    top: Option<&Namespace>,
 ) -> (Result<Plan, nesting::Error>, Check) {
     let mut full = req.clone();
     found.fold_into(&mut full, request::given(&args.plan));
+    // As `up` does, keep the ranges the top cluster holds where they fit.
+    let root = nesting::ClusterPath::root(&req.tree.name);
+    let kept = top
+        .filter(|ns| crate::state::path_of(ns).as_ref() == Some(&root))
+        .and_then(|ns| crate::state::digest_of(ns)?.parse::<PlanDigest>().ok());
+    if let Some(d) = kept {
+        full.kept.insert(root, d.kept());
+    }
     let plan = Plan::new(&full);
     let service = ranges(
         &args.plan.parent_service_cidr,

@@ -220,3 +220,90 @@ async fn a_cluster_without_a_control_plane_yet_is_not_checked() {
         .unwrap();
     assert!(log.all().iter().all(|s| s.method != Method::PATCH));
 }
+
+fn request(depth: u32) -> PlanRequest {
+    PlanRequest::new(
+        TreeSpec {
+            name: "lab".into(),
+            depth,
+            width: 1,
+            workers: 1,
+        },
+        nesting::Entropy::from_system(),
+    )
+}
+
+/// A parent holding the namespaces `items`, no control plane Ready.
+fn holding(items: Vec<serde_json::Value>) -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
+    fake::serve(move |s| match s.path.as_str() {
+        "/api/v1/namespaces" => fake::list("Namespace", items.clone()),
+        _ => fake::not_found(),
+    })
+}
+
+#[tokio::test]
+async fn a_deeper_rerun_keeps_the_root_it_finds() {
+    let one = Plan::new(&request(1)).unwrap();
+    let digest = one.digest(&one.clusters[0]);
+    let (client, log, _server) = holding(vec![
+        fake::namespace("inception-lab", "lab", Some(&digest), true),
+        // Not a child of the current context: ignored.
+        fake::namespace("inception-lab-0", "lab/0", Some("v1.20.2 pods=x"), true),
+    ]);
+    let two = plan_around(&client, &request(2)).await.unwrap();
+    assert_eq!(two.clusters.len(), 2);
+    assert_eq!(two.clusters[0].networks, one.clusters[0].networks);
+    // Only reads: the tree's namespaces, then whether lab's control plane
+    // is Ready (it is not: what is in it is left unseen).
+    let all = log.all();
+    assert!(all.iter().all(|s| s.method == Method::GET), "{all:?}");
+    assert!(all[0].query.contains("lab"), "{:?}", all[0].query);
+    let sts = "/apis/apps/v1/namespaces/inception-lab/statefulsets/control-plane";
+    assert_eq!(log.count(&Method::GET, sts), 1);
+    assert_eq!(all.len(), 2, "{all:?}");
+}
+
+#[tokio::test]
+async fn a_root_carved_the_old_way_keeps_its_ranges() {
+    // Older versions gave a depth-2 root the service CIDR after every pod CIDR.
+    let old = format!(
+        "{} pods=10.0.0.0/16 services=10.2.0.0/20",
+        request(1).version
+    );
+    let (client, _, _server) = holding(vec![fake::namespace(
+        "inception-lab",
+        "lab",
+        Some(&old),
+        true,
+    )]);
+    let plan = plan_around(&client, &request(2)).await.unwrap();
+    assert_eq!(plan.digest(&plan.clusters[0]), old);
+    let child = &plan.clusters[1].networks;
+    for theirs in ["10.0.0.0/16", "10.2.0.0/20"] {
+        let theirs: ipnet::IpNet = theirs.parse().unwrap();
+        for mine in [child.pod_cidr, child.service_cidr] {
+            assert!(!nesting::ranges::overlaps(&mine, &theirs), "{mine}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn another_plan_for_the_root_is_refused_before_anything_is_written() {
+    let one = Plan::new(&request(1)).unwrap();
+    let digest = one.digest(&one.clusters[0]);
+    let (client, log, _server) = holding(vec![fake::namespace(
+        "inception-lab",
+        "lab",
+        Some(&digest),
+        true,
+    )]);
+    let mut req = request(2);
+    req.cidr.pod_prefix = Some(18);
+    let e = plan_around(&client, &req).await.unwrap_err().to_string();
+    assert!(
+        e.starts_with("cluster lab exists with a different plan"),
+        "{e}"
+    );
+    assert!(e.contains(&format!("existing: {digest}")), "{e}");
+    assert!(log.all().iter().all(|s| s.method == Method::GET));
+}
