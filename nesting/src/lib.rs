@@ -17,6 +17,7 @@ pub mod labels;
 pub mod manifests;
 pub mod naming;
 pub mod node;
+pub mod pause;
 pub mod pki;
 pub mod plan;
 pub mod ranges;

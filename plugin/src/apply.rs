@@ -37,11 +37,51 @@ where
         meta.name.clone().unwrap_or_default(),
     );
     let api: Api<K> = Api::namespaced(client.clone(), &ns);
-    let (params, patch) = (params(), Patch::Apply(obj));
-    crate::retry::retry(|| api.patch(&name, &params, &patch))
+    patch_owning_claims(&api, &name, obj, &params())
         .await
         .map(drop)
         .map_err(|e| describe(e, &K::kind(&()), &format!("{ns}/{name}")))
+}
+
+/// An apply that, on the one conflict that is not a change by anyone,
+/// applies again with force: the StatefulSet controller of 1.20 takes the
+/// claim templates of a StatefulSet it updates (kubernetes#94136, fixed in
+/// later releases), though nobody changed them.
+pub async fn patch_owning_claims<K>(
+    api: &Api<K>,
+    name: &str,
+    obj: &K,
+    params: &PatchParams,
+) -> kube::Result<K>
+where
+    K: Clone + Debug + Serialize + DeserializeOwned,
+{
+    let patch = Patch::Apply(obj);
+    match crate::retry::retry(|| api.patch(name, params, &patch)).await {
+        Err(kube::Error::Api(s)) if only_claims_conflict(&s) => {
+            let forced = PatchParams {
+                force: true,
+                ..params.clone()
+            };
+            crate::retry::retry(|| api.patch(name, &forced, &patch)).await
+        }
+        other => other,
+    }
+}
+
+/// A conflict over `.spec.volumeClaimTemplates` with the controller
+/// manager, and nothing else.
+pub fn only_claims_conflict(s: &kube::core::Status) -> bool {
+    let causes = s
+        .details
+        .as_ref()
+        .map(|d| d.causes.as_slice())
+        .unwrap_or_default();
+    s.code == 409
+        && !causes.is_empty()
+        && causes.iter().all(|c| {
+            c.field == ".spec.volumeClaimTemplates" && c.message.contains("kube-controller-manager")
+        })
 }
 
 /// Why an object could not be applied, naming it and saying what to do.

@@ -54,6 +54,10 @@ pub enum Command {
     Connect(ConnectArgs),
     /// kubectl inception scale: change the number of worker nodes of a cluster.
     Scale(ScaleArgs),
+    /// kubectl inception pause: stop a cluster's node Pods, its state (and the clusters below it) kept on their claims.
+    Pause(PauseArgs),
+    /// kubectl inception resume: start a paused cluster again.
+    Resume(PauseArgs),
     /// kubectl inception gc: find and remove what inception left behind.
     Gc(GcArgs),
     /// kubectl inception doctor: check that the current cluster can host nested clusters.
@@ -121,6 +125,18 @@ pub struct ScaleArgs {
     #[arg(long)]
     pub workers: u32,
     /// Wait until the inner cluster has that many Ready nodes.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub wait: bool,
+    /// How long to wait.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PauseArgs {
+    /// Cluster path (lab, lab/0/1).
+    pub path: String,
+    /// Wait until its node Pods are gone (pause) or its nodes Ready (resume).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub wait: bool,
     /// How long to wait.

@@ -105,6 +105,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Test(args) => cmd::test::test(&cli.global, args, &mut out).await,
             Command::Connect(args) => cmd::connect::connect(&cli.global, args, &mut out).await,
             Command::Scale(args) => cmd::scale::scale(&cli.global, args, &mut out).await,
+            Command::Pause(args) => cmd::pause::pause(&cli.global, args, &mut out).await,
+            Command::Resume(args) => cmd::pause::resume(&cli.global, args, &mut out).await,
             Command::Gc(args) => cmd::gc::gc(&cli.global, args, &mut out).await,
             Command::Doctor(args) => cmd::doctor::doctor(&cli.global, args, &mut out).await,
             Command::Load(args) => cmd::load::load(&cli.global, args, &mut out).await,

@@ -3,13 +3,17 @@
 //! is reached from this machine through a chain of tunnels, passes the
 //! smoke test at level 2 with its node Pods on different level-1 nodes
 //! (pod traffic, Services, DNS and full-MTU packets across the overlay),
-//! and one `down` removes everything.
+//! survives the deletion of level 1's control-plane Pod (node state on
+//! claims), and one `down` removes everything, claims included.
+
+#[path = "deep/restart.rs"]
+mod restart;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use inception_tests::Lab;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::Api;
 use kube::api::ListParams;
@@ -135,21 +139,18 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
         3
     );
     let sts: Api<StatefulSet> = Api::namespaced(level1.clone(), "inception-deep-0");
-    let deploys: Api<Deployment> = Api::namespaced(level1.clone(), "inception-deep-0");
     assert_eq!(
         sts.list(&ListParams::default()).await.unwrap().items.len(),
-        1
-    );
-    assert_eq!(
-        deploys
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
+        2,
+        "a control plane and workers"
     );
     drop(tunnel1);
+    let volumes = restart::claims_bound(
+        &lab,
+        "inception-deep",
+        &["control-plane-0", "workers-0", "workers-1"],
+    )
+    .await;
 
     // `tree` walks both levels and finds each level's own record.
     let t = tree(&lab);
@@ -285,6 +286,8 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
     }
     drop(tunnel);
 
+    restart::control_plane_pod_deleted(&lab, || tree(&lab)).await;
+
     // connect: a command against level 2, then a context merged into a
     // kubeconfig of ours, which down removes.
     let kc_dir = std::env::temp_dir().join(format!("inception-deep-kc-{}", std::process::id()));
@@ -374,6 +377,15 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
     );
     assert!(lab_ns.get_opt("inception-deep").await.unwrap().is_none());
     lab.assert_nothing_left("inception-deep", &uids);
+    let start = Instant::now();
+    while let Some(left) = volumes.iter().find(|d| d.exists()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the claim's directory {} is left",
+            left.display()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     assert!(lab.ok(&["tree"]).contains("no inception clusters"));
     std::fs::remove_dir_all(&kc_dir).unwrap();
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use inception_tests::Lab;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
@@ -47,7 +47,6 @@ async fn objects(client: &Client) -> BTreeMap<String, String> {
     collect!(ConfigMap, "ConfigMap");
     collect!(Service, "Service");
     collect!(StatefulSet, "StatefulSet");
-    collect!(Deployment, "Deployment");
     out
 }
 

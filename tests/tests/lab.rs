@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use inception_tests::Lab;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
@@ -62,7 +62,6 @@ async fn objects(client: &Client, tree: &str) -> BTreeMap<String, String> {
     collect!(ConfigMap, "ConfigMap", Api::all(client.clone()));
     collect!(Service, "Service", Api::all(client.clone()));
     collect!(StatefulSet, "StatefulSet", Api::all(client.clone()));
-    collect!(Deployment, "Deployment", Api::all(client.clone()));
     out
 }
 
@@ -131,6 +130,50 @@ async fn up_applies_every_planned_object_and_rerun_changes_nothing() {
     assert!(err.contains("this run: v1.20.2"), "{err}");
     let err = lab.fails(&["up", "apply", "--wait=false", "--pod-prefix", "18"]);
     assert!(err.contains("exists with a different plan"), "{err}");
+    assert_eq!(
+        objects(&client, "apply").await,
+        have,
+        "a refused run changed objects"
+    );
+
+    // Another image would restart the control plane: refused.
+    let err = lab.fails(&[
+        "up",
+        "apply",
+        "--wait=false",
+        "--image",
+        "localhost/other/node:v1.37.0",
+    ]);
+    assert!(
+        err.contains("would restart its control plane") && err.contains("localhost/other/node"),
+        "{err}"
+    );
+    // So would a template rendered otherwise by the version that made it
+    // (applied here under up's own field manager): refused too.
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), "inception-apply");
+    let mut older = sts.get("control-plane").await.unwrap();
+    older.metadata.managed_fields = None;
+    older.metadata.resource_version = None;
+    older.status = None;
+    let pod = older.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    pod.containers[0]
+        .env
+        .get_or_insert_with(Vec::new)
+        .push(k8s_openapi::api::core::v1::EnvVar {
+            name: "RENDERED_BY".into(),
+            value: Some("another version".into()),
+            ..Default::default()
+        });
+    let as_up = kube::api::PatchParams::apply("kubectl-inception").force();
+    sts.patch("control-plane", &as_up, &kube::api::Patch::Apply(&older))
+        .await
+        .unwrap();
+    let have = objects(&client, "apply").await;
+    let err = lab.fails(&["up", "apply", "--wait=false"]);
+    assert!(
+        err.contains("would restart its control plane") && err.contains("RENDERED_BY"),
+        "{err}"
+    );
     assert_eq!(
         objects(&client, "apply").await,
         have,

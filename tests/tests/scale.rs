@@ -1,12 +1,13 @@
 //! `scale`: a booted cluster grows by two workers, then shrinks to one,
 //! and its inner node list follows; a count its pod CIDR cannot hold is
-//! refused before anything changes.
+//! refused before anything changes. Then `pause` stops its node Pods and
+//! `resume` brings the same cluster back, with what was made before.
 
 use inception_tests::Lab;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, PostParams};
 
 async fn node_names(lab: &Lab) -> Vec<String> {
     let (inner, _tunnel) = lab.inner_client("scale").await;
@@ -26,13 +27,13 @@ async fn workers_come_and_go() {
     lab.up_booting("scale", &["--workers", "0"]);
     let parent = lab.client().await;
     let pods: Api<Pod> = Api::namespaced(parent.clone(), "inception-scale");
-    let deploys: Api<Deployment> = Api::namespaced(parent.clone(), "inception-scale");
+    let workers: Api<StatefulSet> = Api::namespaced(parent.clone(), "inception-scale");
 
     // Refused: a /16 pod CIDR holds 256 nodes of /24.
     let err = lab.fails(&["scale", "scale", "--workers", "256"]);
     assert!(err.contains("at most 255 workers"), "{err}");
-    let replicas = |d: Deployment| d.spec.unwrap().replicas.unwrap();
-    assert_eq!(replicas(deploys.get("workers").await.unwrap()), 0);
+    let replicas = |d: StatefulSet| d.spec.unwrap().replicas.unwrap();
+    assert_eq!(replicas(workers.get("workers").await.unwrap()), 0);
 
     // Up to two workers: three nodes, all Ready, named after their Pods.
     let out = lab.ok(&["scale", "scale", "--workers", "2", "--timeout", "5m"]);
@@ -57,6 +58,66 @@ async fn workers_come_and_go() {
     let out = lab.ok(&["scale", "scale", "--workers", "1"]);
     assert!(out.contains("workers 1 -> 1, 2 nodes Ready"), "{out}");
     assert!(!out.contains("removed"), "{out}");
+
+    // Paused: no node Pod runs, `tree` says so, `up` waits for a resume.
+    let (inner, tunnel) = lab.inner_client("scale").await;
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "made-before-the-pause"}, "data": {"a": "1"}
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(inner, "default")
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    drop(tunnel);
+    let out = lab.ok(&["pause", "scale"]);
+    assert!(out.contains("cluster scale paused"), "{out}");
+    assert!(
+        pods.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let t: serde_json::Value = serde_json::from_str(&lab.ok(&["tree", "-o", "json"])).unwrap();
+    let c = &t["clusters"][0];
+    assert_eq!(c["paused"], true, "{t}");
+    assert!(lab.ok(&["tree"]).contains("paused"));
+    let version = lab.fact("LAB_K8S_VERSION");
+    let image = format!("localhost/kubectl-inception/node:{version}");
+    let err = lab.fails(&[
+        "up",
+        "scale",
+        "--workers",
+        "1",
+        "--kubernetes-version",
+        version,
+        "--image",
+        &image,
+        "--images-dir",
+        lab.fact("LAB_IMAGES_DIR"),
+        "--timeout",
+        "1m",
+    ]);
+    assert!(err.contains("cluster scale is paused"), "{err}");
+
+    // Resumed: the same cluster, its nodes Ready, its objects there.
+    let out = lab.ok(&["resume", "scale", "--timeout", "5m"]);
+    assert!(
+        out.contains("cluster scale resumed: 2 nodes Ready"),
+        "{out}"
+    );
+    let (inner, tunnel) = lab.inner_client("scale").await;
+    assert!(
+        Api::<ConfigMap>::namespaced(inner, "default")
+            .get_opt("made-before-the-pause")
+            .await
+            .unwrap()
+            .is_some(),
+        "the cluster lost its objects"
+    );
+    drop(tunnel);
+    assert_eq!(node_names(&lab).await.len(), 2);
 
     lab.ok(&["down", "scale"]);
 }

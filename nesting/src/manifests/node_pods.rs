@@ -8,8 +8,9 @@ use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction,
     HTTPGetAction, HostAlias, HostPathVolumeSource, ObjectFieldSelector, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource,
-    SecurityContext, TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimStatus, PodSpec, PodTemplateSpec, Probe,
+    SecretVolumeSource, SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -64,6 +65,7 @@ fn claim_templates(o: &ClusterObjects) -> Option<Vec<PersistentVolumeClaim>> {
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".into()]),
             storage_class_name: Some(s.class.into()),
+            volume_mode: Some("Filesystem".into()),
             resources: Some(VolumeResourceRequirements {
                 requests: Some(BTreeMap::from([(
                     "storage".to_string(),
@@ -73,7 +75,13 @@ fn claim_templates(o: &ClusterObjects) -> Option<Vec<PersistentVolumeClaim>> {
             }),
             ..PersistentVolumeClaimSpec::default()
         }),
-        ..PersistentVolumeClaim::default()
+        // What the apiserver stores in a template (1.20 sets it, and its
+        // StatefulSet controller then owns the list): sent as stored, so
+        // a rerun's apply agrees instead of conflicting over it.
+        status: Some(PersistentVolumeClaimStatus {
+            phase: Some("Pending".into()),
+            ..PersistentVolumeClaimStatus::default()
+        }),
     }])
 }
 

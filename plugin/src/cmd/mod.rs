@@ -7,6 +7,7 @@ pub mod down;
 pub mod gc;
 pub mod kubeconfig;
 pub mod load;
+pub mod pause;
 pub mod plan;
 pub mod scale;
 pub mod test;

@@ -43,6 +43,8 @@ pub struct LiveCluster {
     pub mtu: Option<u32>,
     pub age: String,
     pub deleting: bool,
+    /// Its node Pods stopped by `pause`, its state kept.
+    pub paused: bool,
     /// `yes`, or why the cluster's API could not be reached from here.
     pub reachable: String,
     /// The cluster's own record of its place in the tree, when found.
@@ -237,12 +239,20 @@ async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluste
         mtu: None,
         age: age(ns.metadata.creation_timestamp.as_ref()),
         deleting,
+        paused: s
+            .as_ref()
+            .and_then(|s| nesting::pause::paused_workers(s.metadata.annotations.as_ref()))
+            .is_some(),
         reachable: String::new(),
         record: None,
         children: Vec::new(),
     };
     if deleting {
         c.reachable = "no: being deleted".into();
+        return c;
+    }
+    if c.paused {
+        c.reachable = format!("no: paused (`kubectl inception resume {path}`)");
         return c;
     }
     if cp_ready.unwrap_or(0) < 1 {
@@ -307,6 +317,8 @@ fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
             c.mtu.map(|m| m.to_string()).unwrap_or_else(dash),
             if c.deleting {
                 "deleting".into()
+            } else if c.paused {
+                "paused".into()
             } else {
                 format!("{} {}", c.control_plane, c.workers)
             },

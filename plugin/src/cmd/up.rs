@@ -278,10 +278,16 @@ async fn refuse_restart(
             _ => None,
         })
         .ok_or_else(|| anyhow::anyhow!("the plan of cluster {} has no control plane", c.path))?;
+    if nesting::pause::paused_workers(live.metadata.annotations.as_ref()).is_some() {
+        bail!(
+            "cluster {} is paused: `kubectl inception resume {}` first, then run up again",
+            c.path,
+            c.path
+        );
+    }
     refuse_old_layout(parent, c, &live, &planned).await?;
     let params = PatchParams::apply(apply::FIELD_MANAGER).dry_run();
-    let patch = Patch::Apply(&planned);
-    let next = retry::retry(|| api.patch(CONTROL_PLANE, &params, &patch)).await?;
+    let next = apply::patch_owning_claims(&api, CONTROL_PLANE, &planned, &params).await?;
     let template = |s: &StatefulSet| serde_json::to_value(s.spec.as_ref().map(|s| &s.template));
     let changes = nesting::changes::differences(&template(&live)?, &template(&next)?);
     if changes.is_empty() {
@@ -295,12 +301,16 @@ async fn refuse_restart(
         );
         return Ok(());
     }
+    let cost = if crate::storage_class::class_of(&live).is_some() {
+        "Its state is kept on its claim, but the cluster and every cluster below it would be down while it restarts"
+    } else {
+        "Its etcd lives in that Pod (an emptyDir), so the cluster and every cluster below it would be lost"
+    };
     bail!(
         "cluster {path} exists and this run would restart its control plane: its node Pod would change in\n  {}\n\
-         Its etcd lives in that Pod, so the cluster and every cluster below it would be lost. Nothing was changed. \
+         {cost}. Nothing was changed. \
          Rerun with the flags the tree was made with (--image, --images-dir, ...) and the kubectl-inception version that made it \
-         (another version may render the node Pod differently), or pass --allow-restart to restart it empty \
-         (up then makes the clusters below it again)",
+         (another version may render the node Pod differently), or pass --allow-restart to restart it",
         changes.join("\n  "),
         path = c.path
     )
