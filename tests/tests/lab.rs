@@ -171,7 +171,7 @@ async fn up_applies_every_planned_object_and_rerun_changes_nothing() {
     let have = objects(&client, "apply").await;
     let err = lab.fails(&["up", "apply", "--wait=false"]);
     assert!(
-        err.contains("would restart its control plane") && err.contains("RENDERED_BY"),
+        err.contains("would restart its control plane") && err.contains("containers[0].env"),
         "{err}"
     );
     assert_eq!(
