@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
@@ -62,6 +64,9 @@ pub enum Manifest {
     ConfigMap(ConfigMap),
     Service(Service),
     StatefulSet(StatefulSet),
+    /// Written as policy/v1; applied as policy/v1beta1 to a parent older
+    /// than 1.21 (the same fields).
+    PodDisruptionBudget(PodDisruptionBudget),
 }
 
 impl Manifest {
@@ -72,6 +77,7 @@ impl Manifest {
             Manifest::ConfigMap(_) => "ConfigMap",
             Manifest::Service(_) => "Service",
             Manifest::StatefulSet(_) => "StatefulSet",
+            Manifest::PodDisruptionBudget(_) => "PodDisruptionBudget",
         }
     }
 
@@ -82,6 +88,7 @@ impl Manifest {
             Manifest::ConfigMap(o) => &o.metadata,
             Manifest::Service(o) => &o.metadata,
             Manifest::StatefulSet(o) => &o.metadata,
+            Manifest::PodDisruptionBudget(o) => &o.metadata,
         }
     }
 
@@ -97,6 +104,7 @@ impl Manifest {
             Manifest::ConfigMap(o) => serde_json::to_value(o),
             Manifest::Service(o) => serde_json::to_value(o),
             Manifest::StatefulSet(o) => serde_json::to_value(o),
+            Manifest::PodDisruptionBudget(o) => serde_json::to_value(o),
         };
         // k8s-openapi types always serialize.
         v.unwrap_or(Value::Null)
@@ -326,7 +334,25 @@ pub fn cluster_objects(o: &ClusterObjects) -> Vec<Manifest> {
         Manifest::Service(service(o)),
         Manifest::StatefulSet(control_plane(o)),
         Manifest::StatefulSet(workers(o)),
+        Manifest::PodDisruptionBudget(control_plane_budget(o)),
     ]
+}
+
+/// The control plane may not be evicted (a drain of the parent's node
+/// waits, or fails, instead of taking the cluster and those below it down).
+fn control_plane_budget(o: &ClusterObjects) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: meta(o, CONTROL_PLANE, Some(labels::ROLE_CONTROL_PLANE)),
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(o, labels::ROLE_CONTROL_PLANE)),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ pub enum Stage {
     Namespace,
     /// Secrets, ConfigMaps and the apiserver Service.
     Config,
-    /// The node Pods' StatefulSet and Deployment, which need the Service's
-    /// ClusterIP.
+    /// The node Pods' StatefulSets, which need the Service's ClusterIP, and
+    /// the control plane's disruption budget.
     Workloads,
 }
 
@@ -22,7 +22,7 @@ impl Stage {
     pub fn of(m: &Manifest) -> Stage {
         match m {
             Manifest::Namespace(_) => Stage::Namespace,
-            Manifest::StatefulSet(_) => Stage::Workloads,
+            Manifest::StatefulSet(_) | Manifest::PodDisruptionBudget(_) => Stage::Workloads,
             Manifest::Secret(_) | Manifest::ConfigMap(_) | Manifest::Service(_) => Stage::Config,
         }
     }
@@ -48,10 +48,10 @@ mod tests {
         let objects = plan.manifests(&plan.clusters[0]).unwrap();
         let count = |s: Stage| objects.iter().filter(|m| Stage::of(m) == s).count();
         assert_eq!(count(Stage::Namespace), 1);
-        assert_eq!(count(Stage::Workloads), 2);
+        assert_eq!(count(Stage::Workloads), 3, "two StatefulSets, a budget");
         assert_eq!(
             count(Stage::Config),
-            objects.len() - 3,
+            objects.len() - 4,
             "Secrets, ConfigMaps, Service"
         );
         assert!(Stage::ALL.windows(2).all(|w| w[0] < w[1]));

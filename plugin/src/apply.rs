@@ -174,7 +174,39 @@ async fn apply_now(client: &Client, m: &Manifest) -> Result<()> {
         Manifest::ConfigMap(o) => apply_namespaced(client, o).await,
         Manifest::Service(o) => apply_namespaced(client, o).await,
         Manifest::StatefulSet(o) => apply_namespaced(client, o).await,
+        Manifest::PodDisruptionBudget(o) => apply_budget(client, o).await,
     }
+}
+
+/// A disruption budget as policy/v1 where the parent serves it, else as
+/// policy/v1beta1 (before 1.21; the same fields).
+async fn apply_budget(
+    client: &Client,
+    pdb: &k8s_openapi::api::policy::v1::PodDisruptionBudget,
+) -> Result<()> {
+    use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+    let serves_v1 = crate::retry::retry(|| client.list_api_group_resources("policy/v1"))
+        .await
+        .map(|l| l.resources.iter().any(|r| r.name == "poddisruptionbudgets"))
+        .unwrap_or(false);
+    let version = if serves_v1 { "v1" } else { "v1beta1" };
+    let gvk = GroupVersionKind::gvk("policy", version, "PodDisruptionBudget");
+    let resource = ApiResource::from_gvk_with_plural(&gvk, "poddisruptionbudgets");
+    let mut obj: DynamicObject = serde_json::from_value(serde_json::to_value(pdb)?)?;
+    obj.types = Some(kube::core::TypeMeta {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+    });
+    let (ns, name) = (
+        pdb.metadata.namespace.clone().unwrap_or_default(),
+        pdb.metadata.name.clone().unwrap_or_default(),
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource);
+    let (params, patch) = (params(), Patch::Apply(&obj));
+    crate::retry::retry(|| api.patch(&name, &params, &patch))
+        .await
+        .map(drop)
+        .map_err(|e| describe(e, "PodDisruptionBudget", &format!("{ns}/{name}")))
 }
 
 /// Applies a cluster's objects stage by stage ([`Stage`]): the Namespace,

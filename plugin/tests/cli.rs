@@ -58,7 +58,7 @@ fn dry_run_yaml_plans_every_level() {
         "yaml",
     ]);
     let docs = yaml_docs(&out);
-    assert_eq!(docs.len(), 7 * 9, "9 objects for each of 7 clusters");
+    assert_eq!(docs.len(), 7 * 10, "10 objects for each of 7 clusters");
     for level in 1..=3 {
         assert!(
             out.contains(&format!("# level {level}: ")),
@@ -170,7 +170,7 @@ fn dry_run_json_is_one_list_per_level() {
         .iter()
         .map(|l| l["items"].as_array().unwrap().len())
         .collect();
-    assert_eq!(counts, [9, 18, 36]);
+    assert_eq!(counts, [10, 20, 40]);
     assert!(lists.iter().all(|l| l["kind"] == "List"));
 }
 

@@ -44,7 +44,7 @@ const fn sub(verb: &'static str, resource: &'static str, subresource: &'static s
 
 /// What `up`, `tree`, `kubeconfig`, `connect`, `test` and `down` do in a
 /// parent: server-side apply (create + patch) of a cluster's objects, Pod
-/// reads, exec and port-forward, namespace deletion.
+/// reads, exec and port-forward, namespace deletion, the StorageClasses.
 pub const NEEDED: &[Need] = &[
     need("create", "", "namespaces"),
     need("patch", "", "namespaces"),
@@ -67,8 +67,13 @@ pub const NEEDED: &[Need] = &[
     need("patch", "", "configmaps"),
     need("create", "apps", "statefulsets"),
     need("patch", "apps", "statefulsets"),
-    need("create", "apps", "deployments"),
-    need("patch", "apps", "deployments"),
+    need("get", "apps", "statefulsets"),
+    // Workers as a Deployment: a cluster made by an older version.
+    need("get", "apps", "deployments"),
+    need("create", "policy", "poddisruptionbudgets"),
+    need("patch", "policy", "poddisruptionbudgets"),
+    // The default class of the node Pods' claims.
+    need("list", "storage.k8s.io", "storageclasses"),
 ];
 
 /// The answers of SelfSubjectAccessReviews for [`NEEDED`]: allowed, or an

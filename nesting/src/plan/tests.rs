@@ -96,7 +96,7 @@ fn by_kind<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
 fn every_object_is_labelled_and_namespaced() {
     let p = plan(2, 1);
     let objs = values(&p, 1);
-    assert_eq!(objs.len(), 9);
+    assert_eq!(objs.len(), 10);
     for o in &objs {
         let l = &o["metadata"]["labels"];
         assert_eq!(l[labels::TREE], "lab", "{o}");

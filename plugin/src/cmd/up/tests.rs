@@ -80,7 +80,7 @@ async fn config_first_then_nodes_that_know_the_service_ip() {
     assert!(applied < read, "{all:?}");
 
     let nodes = apply_nodes(&plan, &client, c, &runtime).await.unwrap();
-    assert_eq!(nodes, 2);
+    assert_eq!(nodes, 3, "two StatefulSets and the control plane's budget");
     let all = log.all();
     let sts = all
         .iter()
