@@ -15,6 +15,7 @@ mod request;
 mod retry;
 mod state;
 mod storage_class;
+mod token;
 mod tunnel;
 mod wait;
 
