@@ -161,8 +161,9 @@ pub fn render(input: &KubeadmInput) -> Result<KubeadmConfig, Error> {
         "kind": "InitConfiguration",
         "bootstrapTokens": [{
             "token": TOKEN_PLACEHOLDER,
-            // Workers may join (or rejoin after a restart) at any time.
-            "ttl": "0s",
+            // Nodes need it only to join; workers joining later get a new
+            // one (see crate::pki::token).
+            "ttl": crate::pki::token::TOKEN_TTL_TEXT,
             "usages": ["signing", "authentication"],
             "groups": ["system:bootstrappers:kubeadm:default-node-token"],
         }],

@@ -3,6 +3,7 @@
 //! No network I/O here: the plugin discovers, applies and waits; this crate
 //! decides names, CIDRs, PKI, kubeadm config, manifests and kubeconfigs.
 
+pub mod certs;
 pub mod changes;
 pub mod cidr;
 pub mod dns;

@@ -54,6 +54,14 @@ pub enum Command {
     Connect(ConnectArgs),
     /// kubectl inception scale: change the number of worker nodes of a cluster.
     Scale(ScaleArgs),
+    /// kubectl inception certs: when a cluster's certificates and bootstrap token expire.
+    ///
+    /// One line per certificate of the cluster's PKI (its `pki` Secret in
+    /// the parent): name, subject, expiry and days left, marking those with
+    /// under 30 days left, which `up` renews when it is run again. Then the
+    /// bootstrap token's expiry, if the cluster answers. Keys and the token
+    /// itself are never printed.
+    Certs(CertsArgs),
     /// kubectl inception pause: stop a cluster's node Pods, its state (and the clusters below it) kept on their claims.
     Pause(PauseArgs),
     /// kubectl inception resume: start a paused cluster again.
@@ -130,6 +138,15 @@ pub struct ScaleArgs {
     /// How long to wait.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CertsArgs {
+    /// Cluster path (lab, lab/0/1).
+    pub path: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: TreeFormat,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -15,6 +15,7 @@ mod request;
 mod retry;
 mod state;
 mod storage_class;
+mod token;
 mod tunnel;
 mod wait;
 
@@ -104,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::Test(args) => cmd::test::test(&cli.global, args, &mut out).await,
             Command::Connect(args) => cmd::connect::connect(&cli.global, args, &mut out).await,
+            Command::Certs(args) => cmd::certs::certs(&cli.global, args, &mut out).await,
             Command::Scale(args) => cmd::scale::scale(&cli.global, args, &mut out).await,
             Command::Pause(args) => cmd::pause::pause(&cli.global, args, &mut out).await,
             Command::Resume(args) => cmd::pause::resume(&cli.global, args, &mut out).await,

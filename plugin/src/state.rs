@@ -155,10 +155,32 @@ pub async fn reconcile(client: &Client, plan: &Plan, c: &mut PlannedCluster) -> 
         .into());
     }
     match load_pki(client, &c.namespace).await? {
-        Some(pki) => c.pki = pki,
+        Some(pki) => {
+            c.pki = pki;
+            renew(c)?;
+        }
         None => refuse_new_pki(client, c).await?,
     }
     Ok(true)
+}
+
+/// Renews the leaf certificates of `c`'s PKI that expire within 30 days
+/// (the admin certificate of its kubeconfigs among them); the apply then
+/// writes them to its Secrets. See [`nesting::pki::RENEW_BEFORE`].
+fn renew(c: &mut PlannedCluster) -> Result<()> {
+    let renewed = c
+        .pki
+        .renew_expiring(&nesting::Entropy::from_system())
+        .with_context(|| format!("cannot renew the certificates of cluster {}", c.path))?;
+    if !renewed.is_empty() {
+        tracing::warn!(
+            "cluster {}: renewed {} (under 30 days left); kubeconfigs written before hold the old admin certificate:              get new ones with `kubectl inception kubeconfig {}`",
+            c.path,
+            renewed.join(", "),
+            c.path
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -214,6 +236,59 @@ mod tests {
             log.count(&Method::GET, &format!("{secrets}/bootstrap-token")),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_rerun_renews_the_admin_certificate_when_under_30_days_are_left() {
+        use base64::Engine as _;
+        use nesting::pki::{ADMIN_CERT, CA_CERT};
+        use std::time::{Duration, SystemTime};
+
+        let plan = plan();
+        let want = plan.digest(&plan.clusters[0]);
+        let ns = fake::namespace("inception-lab", "lab", Some(&want), true);
+        let made = SystemTime::now() - Duration::from_secs(340 * 24 * 3600);
+        let old = nesting::Entropy::new([3; 32], made);
+        let tree = TreeSpec {
+            name: "lab".into(),
+            depth: 1,
+            width: 1,
+            workers: 1,
+        };
+        let old = Plan::new(&PlanRequest::new(tree, old)).unwrap();
+        let old = old.clusters[0].pki.clone();
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let files: serde_json::Map<String, serde_json::Value> = old
+            .files
+            .iter()
+            .map(|(k, v)| (k.clone(), b64(v).into()))
+            .collect();
+        let token = b64(&old.token.token());
+        let (client, _, _server) = fake::serve(move |s| match s.path.as_str() {
+            "/api/v1/namespaces/inception-lab" => fake::ok(ns.clone()),
+            "/api/v1/namespaces/inception-lab/secrets/pki" => fake::ok(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pki"}, "data": files,
+            })),
+            "/api/v1/namespaces/inception-lab/secrets/bootstrap-token" => {
+                fake::ok(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": "bootstrap-token"}, "data": {"token": token}}))
+            }
+            _ => fake::not_found(),
+        });
+        let mut c = plan.clusters[0].clone();
+        assert!(reconcile(&client, &plan, &mut c).await.unwrap());
+        // Same CA and token, a new admin certificate good for a year.
+        assert_eq!(c.pki.files[CA_CERT], old.files[CA_CERT]);
+        assert_eq!(c.pki.token, old.token);
+        assert_ne!(c.pki.files[ADMIN_CERT], old.files[ADMIN_CERT]);
+        let admin =
+            nesting::pki::certificates(c.pki.files.iter().filter(|(k, _)| *k == ADMIN_CERT))
+                .unwrap();
+        let left = nesting::pki::days_left(admin[0].not_after, SystemTime::now());
+        assert!(left >= 364, "{left}");
+        // The kubeconfig the apply writes holds it.
+        let kc = plan.kubeconfig(&c, "https://x", None).to_yaml().unwrap();
+        assert!(kc.contains(&b64(&c.pki.files[ADMIN_CERT])), "{kc}");
     }
 
     #[tokio::test]

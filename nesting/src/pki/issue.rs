@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use p256::ecdsa::signature::Signer as _;
-use p256::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
+use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use rand::Rng as _;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
@@ -44,6 +44,20 @@ impl EcKey {
             what,
             reason: "no valid P-256 scalar drawn".into(),
         })
+    }
+
+    /// The key named `what` from its PKCS#8 PEM.
+    pub(super) fn from_pem(what: &'static str, pem: &str) -> Result<Self, PkiError> {
+        let key = p256::ecdsa::SigningKey::from_pkcs8_pem(pem).map_err(|e| PkiError::Key {
+            what,
+            reason: e.to_string(),
+        })?;
+        let public = key
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
+        Ok(EcKey { key, public })
     }
 
     /// The private key as PKCS#8 PEM.
@@ -148,7 +162,7 @@ pub(super) struct Leaf<'a> {
     pub(super) organization: Option<&'static str>,
     pub(super) usage: ExtendedKeyUsagePurpose,
     pub(super) sans: Vec<SanType>,
-    pub(super) issuer: &'a CertifiedIssuer<'static, EcKey>,
+    pub(super) issuer: &'a Issuer<'static, EcKey>,
     /// Secret data keys of the certificate and the private key.
     pub(super) files: (&'static str, &'static str),
 }
@@ -175,9 +189,8 @@ impl Leaf<'_> {
         ];
         params.extended_key_usages = vec![self.usage];
         params.subject_alt_names = self.sans;
-        let issuer: &Issuer<'_, EcKey> = self.issuer;
         let cert = params
-            .signed_by(&key, issuer)
+            .signed_by(&key, self.issuer)
             .map_err(|source| PkiError::Certificate { what, source })?;
         Ok((cert.pem(), key.private_pem(what)?))
     }

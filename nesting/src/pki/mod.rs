@@ -26,13 +26,15 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, UNIX_EPOCH};
 
-use rcgen::ExtendedKeyUsagePurpose;
+use rcgen::{ExtendedKeyUsagePurpose, Issuer};
 
 mod discovery;
+mod expiry;
 mod issue;
-mod token;
+pub mod token;
 
 pub use discovery::discovery_hash;
+pub use expiry::{CertExpiry, RENEW_BEFORE, certificates, days_left};
 pub use token::BootstrapToken;
 
 use issue::{EcKey, Leaf, new_ca, to_san_type};
@@ -147,6 +149,9 @@ pub enum PkiError {
     /// A certificate's DER could not be parsed.
     #[error("cannot parse the certificate: {0}")]
     InvalidCertificate(&'static str),
+    /// A stored certificate cannot be read.
+    #[error("cannot read certificate {file}: {reason}")]
+    Unreadable { file: String, reason: &'static str },
     /// A stored PKI lacks a file.
     #[error("the stored PKI has no {0}: delete the cluster and create it again")]
     MissingFile(String),
@@ -230,45 +235,7 @@ impl ClusterPki {
             .into_iter()
             .map(|san| to_san_type(&san))
             .collect::<Result<Vec<_>, _>>()?;
-        let leaves = [
-            Leaf {
-                what: "apiserver",
-                common_name: "kube-apiserver",
-                organization: None,
-                usage: ExtendedKeyUsagePurpose::ServerAuth,
-                sans,
-                issuer: &ca,
-                files: (APISERVER_CERT, APISERVER_KEY),
-            },
-            Leaf {
-                what: "apiserver-kubelet-client",
-                common_name: "kube-apiserver-kubelet-client",
-                organization: Some("system:masters"),
-                usage: ExtendedKeyUsagePurpose::ClientAuth,
-                sans: Vec::new(),
-                issuer: &ca,
-                files: (APISERVER_KUBELET_CLIENT_CERT, APISERVER_KUBELET_CLIENT_KEY),
-            },
-            Leaf {
-                what: "front-proxy-client",
-                common_name: "front-proxy-client",
-                organization: None,
-                usage: ExtendedKeyUsagePurpose::ClientAuth,
-                sans: Vec::new(),
-                issuer: &front_proxy_ca,
-                files: (FRONT_PROXY_CLIENT_CERT, FRONT_PROXY_CLIENT_KEY),
-            },
-            Leaf {
-                what: "admin",
-                common_name: "kubernetes-admin",
-                organization: Some("system:masters"),
-                usage: ExtendedKeyUsagePurpose::ClientAuth,
-                sans: Vec::new(),
-                issuer: &ca,
-                files: (ADMIN_CERT, ADMIN_KEY),
-            },
-        ];
-        for leaf in leaves {
+        for leaf in leaves(sans, &ca, &front_proxy_ca) {
             let (cert_name, key_name) = leaf.files;
             let (cert, key) = leaf.sign((not_before, leaf_until), entropy)?;
             files.insert(cert_name.to_owned(), cert);
@@ -341,6 +308,54 @@ impl ClusterPki {
         }
         sans
     }
+}
+
+/// The leaf certificates the plugin makes: the apiserver's (with `sans`),
+/// apiserver-kubelet-client and admin from `ca`, front-proxy-client from
+/// `front_proxy_ca`.
+fn leaves<'a>(
+    sans: Vec<rcgen::SanType>,
+    ca: &'a Issuer<'static, EcKey>,
+    front_proxy_ca: &'a Issuer<'static, EcKey>,
+) -> [Leaf<'a>; 4] {
+    [
+        Leaf {
+            what: "apiserver",
+            common_name: "kube-apiserver",
+            organization: None,
+            usage: ExtendedKeyUsagePurpose::ServerAuth,
+            sans,
+            issuer: ca,
+            files: (APISERVER_CERT, APISERVER_KEY),
+        },
+        Leaf {
+            what: "apiserver-kubelet-client",
+            common_name: "kube-apiserver-kubelet-client",
+            organization: Some("system:masters"),
+            usage: ExtendedKeyUsagePurpose::ClientAuth,
+            sans: Vec::new(),
+            issuer: ca,
+            files: (APISERVER_KUBELET_CLIENT_CERT, APISERVER_KUBELET_CLIENT_KEY),
+        },
+        Leaf {
+            what: "front-proxy-client",
+            common_name: "front-proxy-client",
+            organization: None,
+            usage: ExtendedKeyUsagePurpose::ClientAuth,
+            sans: Vec::new(),
+            issuer: front_proxy_ca,
+            files: (FRONT_PROXY_CLIENT_CERT, FRONT_PROXY_CLIENT_KEY),
+        },
+        Leaf {
+            what: "admin",
+            common_name: "kubernetes-admin",
+            organization: Some("system:masters"),
+            usage: ExtendedKeyUsagePurpose::ClientAuth,
+            sans: Vec::new(),
+            issuer: ca,
+            files: (ADMIN_CERT, ADMIN_KEY),
+        },
+    ]
 }
 
 /// The time of `entropy` as a duration since the Unix epoch.

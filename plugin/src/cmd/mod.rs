@@ -1,6 +1,7 @@
 //! One module per verb. Each takes its parsed flags and writes its output;
 //! what verbs share lives outside this directory.
 
+pub mod certs;
 pub mod connect;
 pub mod doctor;
 pub mod down;

@@ -13,7 +13,7 @@ use nesting::record::{self, LevelRecord};
 use nesting::{ClusterPath, labels};
 
 use crate::cli::{Global, ScaleArgs};
-use crate::{client, reach, retry, wait};
+use crate::{client, reach, retry, token, wait};
 
 pub async fn scale(global: &Global, args: &ScaleArgs, out: &mut impl Write) -> Result<()> {
     let path: ClusterPath = args.path.parse()?;
@@ -51,6 +51,18 @@ async fn scale_one(
         .parse()
         .with_context(|| format!("cluster {path} records pod CIDR {:?}", rec.pod_cidr))?;
     nesting::scale::check_workers(path, &pod_cidr, args.workers)?;
+    // Workers joining need a token the cluster still takes: the first one
+    // lives 24 h.
+    if args.workers > 0
+        && token::refresh(parent, inner, ns)
+            .await
+            .with_context(|| format!("cannot make a bootstrap token for cluster {path}"))?
+    {
+        writeln!(
+            out,
+            "cluster {path}: new bootstrap token for joining workers"
+        )?;
+    }
 
     let deploys: Api<StatefulSet> = Api::namespaced(parent.clone(), ns);
     let before = retry::retry(|| deploys.get_opt(WORKERS))
@@ -191,13 +203,19 @@ mod tests {
         .unwrap();
         let cm = plan.record(&plan.clusters[0]).to_config_map().unwrap();
         let cm = serde_json::to_value(cm).unwrap();
-        fake::serve(move |s| match s.path.as_str() {
-            "/api/v1/namespaces/kube-public/configmaps/kubectl-inception" => fake::ok(cm.clone()),
+        fake::serve(move |s| match (s.method.as_str(), s.path.as_str()) {
+            ("GET", "/api/v1/namespaces/kube-public/configmaps/kubectl-inception") => {
+                fake::ok(cm.clone())
+            }
+            // No Secret of the current token: it expired.
+            ("POST", "/api/v1/namespaces/kube-system/secrets") => fake::ok(s.body.clone()),
             _ => fake::not_found(),
         })
     }
 
-    /// The parent, with a StatefulSet of one worker.
+    const TOKEN: &str = "/api/v1/namespaces/inception-lab/secrets/bootstrap-token";
+
+    /// The parent, with a StatefulSet of one worker and the cluster's token.
     fn parent() -> (Client, fake::Log, tokio::task::JoinHandle<()>) {
         fake::serve(|s| {
             let d = json!({
@@ -205,8 +223,14 @@ mod tests {
                 "metadata": {"name": "workers", "namespace": "inception-lab"},
                 "spec": {"replicas": 1, "selector": {}, "serviceName": "apiserver", "template": {}},
             });
+            let token = json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bootstrap-token"},
+                // abcdef.0123456789abcdef
+                "data": {"token": "YWJjZGVmLjAxMjM0NTY3ODlhYmNkZWY="},
+            });
             match (s.method.as_str(), s.path.as_str()) {
                 ("GET", WORKERS_STS) => fake::ok(d),
+                ("GET" | "PATCH", TOKEN) => fake::ok(token),
                 ("PATCH", p) if p == format!("{WORKERS_STS}/scale") => fake::ok(json!({
                     "apiVersion": "autoscaling/v1", "kind": "Scale",
                     "metadata": {"name": "workers"}, "spec": {"replicas": 3},
@@ -227,24 +251,46 @@ mod tests {
 
     #[tokio::test]
     async fn scaling_patches_the_workers_statefulset() {
-        let (inner, _, _i) = inner();
+        let (inner, inner_log, _i) = inner();
         let (parent, log, _p) = parent();
         let mut out = Vec::new();
         let path: ClusterPath = "lab".parse().unwrap();
         scale_one(&parent, &inner, &path, "inception-lab", &args(3), &mut out)
             .await
             .unwrap();
+        let out = String::from_utf8(out).unwrap();
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "cluster lab: workers 1 -> 3 (not waiting)\n"
+            out,
+            "cluster lab: new bootstrap token for joining workers\n\
+             cluster lab: workers 1 -> 3 (not waiting)\n"
         );
-        let patch = log
+        assert!(!out.contains("0123456789abcdef"));
+        let patches: Vec<_> = log
             .all()
             .into_iter()
-            .find(|s| s.method == Method::PATCH)
+            .filter(|s| s.method == Method::PATCH)
+            .collect();
+        // The new token reaches the worker Pods' Secret before they start.
+        assert_eq!(patches[0].path, TOKEN);
+        assert_eq!(patches[1].path, format!("{WORKERS_STS}/scale"));
+        assert_eq!(patches[1].body, json!({"spec": {"replicas": 3}}));
+        assert_eq!(
+            inner_log.count(&Method::POST, "/api/v1/namespaces/kube-system/secrets"),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn no_workers_need_no_token() {
+        let (inner, inner_log, _i) = inner();
+        let (parent, log, _p) = parent();
+        let path: ClusterPath = "lab".parse().unwrap();
+        let mut out = Vec::new();
+        scale_one(&parent, &inner, &path, "inception-lab", &args(0), &mut out)
+            .await
             .unwrap();
-        assert_eq!(patch.path, format!("{WORKERS_STS}/scale"));
-        assert_eq!(patch.body, json!({"spec": {"replicas": 3}}));
+        assert_eq!(log.count(&Method::GET, TOKEN), 0);
+        assert_eq!(inner_log.all().len(), 1);
     }
 
     #[tokio::test]

@@ -220,7 +220,7 @@ fn secs(run: &Run<'_>) -> f64 {
 async fn up_cluster(
     run: &Run<'_>,
     parent: &Client,
-    c: PlannedCluster,
+    mut c: PlannedCluster,
     existed: bool,
 ) -> Result<Vec<Outcome>> {
     let pb = wait::bar(&run.multi, c.path.to_string(), "applying");
@@ -233,6 +233,9 @@ async fn up_cluster(
         nodes_ready: None,
     };
     let (runtime, config) = apply_config(run.plan, parent, &c).await?;
+    if existed {
+        crate::token::for_new_workers(parent, &mut c).await?;
+    }
     let nodes = apply_nodes(run.plan, parent, &c, &runtime).await?;
     o.objects = config + nodes;
     o.apply.1 = secs(run);
