@@ -2,6 +2,7 @@ use http::Method;
 use nesting::{PlanRequest, TreeSpec};
 use serde_json::json;
 
+use super::refuse::refuse_restart;
 use super::*;
 use crate::fake;
 
