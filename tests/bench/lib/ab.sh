@@ -24,19 +24,20 @@ no_node_lab() { # CACHE
 # ab_run VARIANT ROUND: one up and down; appends "VARIANT TOTAL L1 L2 ..." to
 # $work/runs and "VARIANT LEVEL BOOT APPLY PODS NODES" lines to $work/phases.
 ab_run() {
-  local v=$1 r=$2 t0 total status=0 plugin image dir
+  local v=$1 r=$2 t0 total status=0 bin img imgs
   local -a how extra
   mapfile -t how < <(variant "$v")
-  plugin=${how[0]} image=${how[1]} dir=${how[2]} extra=("${how[@]:3}")
+  ((${#how[@]} >= 3)) || die "variant $v: expected the plugin, the image and the images dir"
+  bin=${how[0]} img=${how[1]} imgs=${how[2]} extra=("${how[@]:3}")
   local tree=ab$r${v%%-*}
   echo "bench: round $r, $v: up $tree --depth $depth --workers $workers ${extra[*]}" >&2
   t0=$EPOCHREALTIME
-  "$plugin" up "$tree" --depth "$depth" --workers "$workers" --kubernetes-version "$version" \
-    --image "$image" --images-dir "$dir" --timeout 10m "${extra[@]}" >"$work/up.out" 2>"$work/up.err" || status=$?
+  "$bin" up "$tree" --depth "$depth" --workers "$workers" --kubernetes-version "$version" \
+    --image "$img" --images-dir "$imgs" --timeout 10m "${extra[@]}" >"$work/up.out" 2>"$work/up.err" || status=$?
   total=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
   if [[ $status != 0 ]]; then
     tail -n 25 "$work/up.err" >&2
-    "$plugin" down "$tree" >/dev/null 2>&1 || true
+    "$bin" down "$tree" >/dev/null 2>&1 || true
     die "round $r, $v: up failed after ${total}s (exit $status)"
   fi
   # cluster PATH Ready: ... (boot B s: apply A s, node Pods P s, nodes N s)
@@ -46,7 +47,7 @@ ab_run() {
   cat "$work/levels" >>"$work/phases"
   printf '%s %s %s\n' "$v" "$total" "$(sort -k2n "$work/levels" | awk '{ printf "%s ", $3 }')" >>"$work/runs"
   printf '  round %d  %-9s  up %6.1fs  levels %s\n' "$r" "$v" "$total" "$(sort -k2n "$work/levels" | awk '{ printf "%ss ", $3 }')"
-  "$plugin" down "$tree" >&2 || die "round $r, $v: down $tree failed"
+  "$bin" down "$tree" >&2 || die "round $r, $v: down $tree failed"
 }
 
 # ab_rounds A B ROUNDS: A then B in odd rounds, B then A in even ones.
