@@ -59,6 +59,17 @@ async fn workers_come_and_go() {
     assert!(out.contains("workers 1 -> 1, 2 nodes Ready"), "{out}");
     assert!(!out.contains("removed"), "{out}");
 
+    // certs: the cluster's certificates and its token, read live, no key.
+    let certs: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["certs", "scale", "-o", "json"])).unwrap();
+    let list = certs["certificates"].as_array().unwrap();
+    assert!(
+        list.iter().any(|c| c["subject"] == "kubernetes-admin"),
+        "{certs}"
+    );
+    assert!(certs.get("token").is_some(), "the token's expiry: {certs}");
+    assert!(!certs.to_string().contains("PRIVATE KEY"));
+
     // Paused: no node Pod runs, `tree` says so, `up` waits for a resume.
     let (inner, tunnel) = lab.inner_client("scale").await;
     let cm: ConfigMap = serde_json::from_value(serde_json::json!({
