@@ -28,6 +28,7 @@ pub mod scale;
 pub mod smoke;
 pub mod stage;
 pub mod storage;
+pub mod stuck;
 pub mod tree;
 pub mod version;
 pub mod yaml;

@@ -51,7 +51,34 @@ pub async fn wait_ready(
 ) -> Result<Duration> {
     let start = Instant::now();
     let mut seen = (false, 0);
+    // A cause that stops `up` once it has lasted nesting::stuck::SETTLE.
+    let mut cause: Option<(nesting::stuck::Stuck, Instant)> = None;
+    let mut polls = 0u32;
     loop {
+        polls += 1;
+        if polls.is_multiple_of(4) {
+            cause = match (stuck_now(client, &c.namespace).await, cause) {
+                (Some(now), Some((was, since))) if now.key == was.key => Some((now, since)),
+                (Some(now), _) => Some((now, Instant::now())),
+                (None, _) => None,
+            };
+            if let Some((s, since)) = &cause
+                && since.elapsed() >= nesting::stuck::SETTLE
+            {
+                pb.abandon();
+                let logs = match &s.crashing {
+                    Some(pod) => last_logs(client, &c.namespace, pod).await,
+                    None => String::new(),
+                };
+                bail!(
+                    "cluster {}: {}.\n{}\n{logs}The objects stay in place: fix the cause and rerun up, or remove them with `kubectl inception down {}`",
+                    c.path,
+                    s.cause,
+                    s.fix,
+                    c.path
+                );
+            }
+        }
         match ready(client, c).await {
             Ok(now) => seen = now,
             Err(e) if retry::transient(&e) => {
@@ -81,6 +108,39 @@ pub async fn wait_ready(
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Why the node Pods of `namespace` cannot come up, if they cannot.
+async fn stuck_now(client: &Client, namespace: &str) -> Option<nesting::stuck::Stuck> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let (node_pods, all) = (
+        ListParams::default().labels(nesting::labels::ROLE),
+        ListParams::default(),
+    );
+    let (p, e) = tokio::join!(pods.list(&node_pods), events.list(&all));
+    let (p, e) = (p.ok()?.items, e.map(|l| l.items).unwrap_or_default());
+    nesting::stuck::stuck(&p, &e)
+}
+
+/// The last log lines of a node Pod's previous run (it crashed).
+async fn last_logs(client: &Client, namespace: &str, pod: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let lp = LogParams {
+        tail_lines: Some(15),
+        previous: true,
+        ..LogParams::default()
+    };
+    match pods.logs(pod, &lp).await {
+        Ok(l) => format!(
+            "last log lines of {pod}:\n{}\n",
+            l.lines()
+                .map(|l| format!("  {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        Err(_) => String::new(),
     }
 }
 

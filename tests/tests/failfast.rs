@@ -1,0 +1,41 @@
+//! `up` stops within seconds, naming the cause, when its node Pods cannot
+//! come up by waiting: here an image no node has and none can pull.
+
+use std::time::{Duration, Instant};
+
+use inception_tests::Lab;
+
+#[test]
+fn a_missing_image_stops_up_in_seconds() {
+    let lab = Lab::with_node();
+    lab.ok(&["down", "failfast"]);
+    let version = lab.fact("LAB_K8S_VERSION");
+    let start = Instant::now();
+    let err = lab.fails(&[
+        "up",
+        "failfast",
+        "--workers",
+        "0",
+        "--kubernetes-version",
+        version,
+        "--image",
+        "localhost/kubectl-inception/no-such-node:v0.0.1",
+        "--images-dir",
+        lab.fact("LAB_IMAGES_DIR"),
+        "--timeout",
+        "5m",
+    ]);
+    let took = start.elapsed();
+    assert!(
+        err.contains("cannot get its image localhost/kubectl-inception/no-such-node:v0.0.1")
+            && err.contains("--image"),
+        "{err}"
+    );
+    // Not a speed measure: that `up` stopped on the cause instead of
+    // waiting out its 5-minute --timeout.
+    assert!(
+        took < Duration::from_secs(60),
+        "up waited {took:?} for an image that cannot come"
+    );
+    lab.ok(&["down", "failfast"]);
+}
