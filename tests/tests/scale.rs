@@ -1,7 +1,8 @@
 //! `scale`: a booted cluster grows by two workers, then shrinks to one,
 //! and its inner node list follows; a count its pod CIDR cannot hold is
 //! refused before anything changes. Then `pause` stops its node Pods and
-//! `resume` brings the same cluster back, with what was made before.
+//! `resume` brings the same cluster back, with what was made before; and
+//! `up --depth 2` grows a cluster inside it.
 
 use inception_tests::Lab;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -129,6 +130,18 @@ async fn workers_come_and_go() {
     );
     drop(tunnel);
     assert_eq!(node_names(&lab).await.len(), 2);
+
+    // The tree grows: the same cluster, one level deeper, inside it.
+    let root_uid = pods.get("control-plane-0").await.unwrap().metadata.uid;
+    let out = lab.up_booting("scale", &["--workers", "1", "--depth", "2"]);
+    assert!(out.contains("cluster scale unchanged or updated"), "{out}");
+    assert!(out.contains("cluster scale/0 created"), "{out}");
+    assert!(out.contains("cluster scale/0 Ready: 2 nodes"), "{out}");
+    assert_eq!(
+        pods.get("control-plane-0").await.unwrap().metadata.uid,
+        root_uid,
+        "growing restarted the top cluster"
+    );
 
     lab.ok(&["down", "scale"]);
 }
