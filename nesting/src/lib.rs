@@ -21,6 +21,7 @@ pub mod node;
 pub mod pause;
 pub mod pki;
 pub mod plan;
+pub mod quantity;
 pub mod ranges;
 pub mod readdress;
 pub mod record;

@@ -166,6 +166,12 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
     assert_eq!(child["record"]["parent"], "deep");
     assert_eq!(child["record"]["parentNamespace"], "inception-deep-0");
     assert_eq!(top["record"]["children"][0], "deep/0");
+    // What each level's node Pods ask of their parent, and use now.
+    for c in [top, child] {
+        assert_eq!(c["usage"]["cpuRequests"], "300m", "{t}");
+        assert_eq!(c["usage"]["memoryRequests"], "768Mi", "{t}");
+        assert!(c["usage"]["memoryInUse"].is_string(), "{t}");
+    }
     let table = lab.ok(&["tree"]);
     assert!(table.contains("  deep/0"), "{table}");
 

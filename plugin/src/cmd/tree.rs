@@ -45,6 +45,9 @@ pub struct LiveCluster {
     pub deleting: bool,
     /// Its node Pods stopped by `pause`, its state kept.
     pub paused: bool,
+    /// What its node Pods ask of the parent, and use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<usage::Usage>,
     /// `yes`, or why the cluster's API could not be reached from here.
     pub reachable: String,
     /// The cluster's own record of its place in the tree, when found.
@@ -243,6 +246,7 @@ async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluste
             .as_ref()
             .and_then(|s| nesting::pause::paused_workers(s.metadata.annotations.as_ref()))
             .is_some(),
+        usage: None,
         reachable: String::new(),
         record: None,
         children: Vec::new(),
@@ -251,6 +255,7 @@ async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluste
         c.reachable = "no: being deleted".into();
         return c;
     }
+    c.usage = usage::usage(&parent, &name).await;
     if c.paused {
         c.reachable = format!("no: paused (`kubectl inception resume {path}`)");
         return c;
@@ -294,7 +299,7 @@ async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluste
 }
 
 fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
-    fn rows(c: &LiveCluster, acc: &mut Vec<[String; 10]>, notes: &mut Vec<String>) {
+    fn rows(c: &LiveCluster, acc: &mut Vec<[String; 12]>, notes: &mut Vec<String>) {
         let dash = || "-".to_string();
         let reach = match c.reachable.strip_prefix("no: ") {
             Some(why) => {
@@ -322,6 +327,14 @@ fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
             } else {
                 format!("{} {}", c.control_plane, c.workers)
             },
+            c.usage
+                .as_ref()
+                .map(usage::Usage::requests)
+                .unwrap_or_else(dash),
+            c.usage
+                .as_ref()
+                .and_then(|u| u.memory_in_use.clone())
+                .unwrap_or_else(dash),
             c.age.clone(),
             reach,
         ]);
@@ -343,6 +356,8 @@ fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
                 "NODES",
                 "MTU",
                 "POD CP/WORKERS",
+                "REQUESTS OF PARENT",
+                "MEMORY USED",
                 "AGE",
                 "REACHABLE",
             ]
@@ -375,3 +390,4 @@ fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
 
 #[cfg(test)]
 mod tests;
+mod usage;
