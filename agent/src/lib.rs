@@ -13,6 +13,7 @@ pub mod dns;
 pub mod net;
 pub mod overlay;
 pub mod readdress;
+pub mod renew;
 pub mod storage;
 
 use std::path::PathBuf;
@@ -166,6 +167,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         async move {
             if control_plane {
                 cluster::ensure_storage(&client).await;
+                tokio::try_join!(
+                    storage::run(client, me, nesting::storage::VOLUMES_DIR.into()),
+                    renew::run()
+                )?;
+                return Ok(());
             }
             storage::run(client, me, nesting::storage::VOLUMES_DIR.into()).await
         }

@@ -5,9 +5,9 @@
 //! the control-plane node, from the CAs given: its own apiserver serving
 //! certificate (it must name the Pod's IP), the etcd leaves (server, peer,
 //! healthcheck-client, apiserver-etcd-client) and the kubeconfigs of the
-//! controller manager, scheduler and kubelet, all for one year. Nothing
-//! runs `kubeadm certs renew` for them (kubeadm only renews them on
-//! `kubeadm upgrade`); each kubelet rotates its own client certificate
+//! controller manager, scheduler and kubelet, all for one year. The control
+//! plane's node agent renews them (`kubeadm certs renew all`, see the
+//! agent's `renew.rs`); each kubelet rotates its own client certificate
 //! (kubeadm enables rotation). The apiserver-kubelet-client and
 //! front-proxy-client files are copied into the node at its first
 //! bootstrap, so a renewal here reaches only a node bootstrapped afterwards.

@@ -34,7 +34,7 @@ mod issue;
 pub mod token;
 
 pub use discovery::discovery_hash;
-pub use expiry::{CertExpiry, RENEW_BEFORE, certificates, days_left};
+pub use expiry::{CertExpiry, RENEW_BEFORE, cert_expiry, certificates, days_left};
 pub use token::BootstrapToken;
 
 use issue::{EcKey, Leaf, new_ca, to_san_type};
