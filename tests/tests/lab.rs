@@ -62,6 +62,14 @@ async fn objects(client: &Client, tree: &str) -> BTreeMap<String, String> {
     collect!(ConfigMap, "ConfigMap", Api::all(client.clone()));
     collect!(Service, "Service", Api::all(client.clone()));
     collect!(StatefulSet, "StatefulSet", Api::all(client.clone()));
+    // The lab (1.20) serves disruption budgets as policy/v1beta1 only.
+    let gvk = kube::core::GroupVersionKind::gvk("policy", "v1beta1", "PodDisruptionBudget");
+    let budgets = kube::core::ApiResource::from_gvk_with_plural(&gvk, "poddisruptionbudgets");
+    collect!(
+        kube::core::DynamicObject,
+        "PodDisruptionBudget",
+        Api::all_with(client.clone(), &budgets)
+    );
     out
 }
 
