@@ -6,15 +6,40 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use nesting::readdress::{KUBELET_FLAGS, MANIFESTS_DIR, NODE_IP_RECORD, read_record, readdress};
+use nesting::readdress::{
+    KUBELET_FLAGS, LOCAL_KUBECONFIGS, MANIFESTS_DIR, NODE_IP_RECORD, read_record, readdress,
+    to_loopback,
+};
 
 pub fn run(now: IpAddr) -> Result<()> {
+    let before = std::fs::read_to_string(NODE_IP_RECORD)
+        .ok()
+        .and_then(|t| read_record(&t));
     rewrite(
         Path::new(NODE_IP_RECORD),
         Path::new(MANIFESTS_DIR),
         Path::new(KUBELET_FLAGS),
         now,
-    )
+    )?;
+    if let Some(old) = before.filter(|old| *old != now) {
+        for f in LOCAL_KUBECONFIGS {
+            to_loopback_in(Path::new(f), old)?;
+        }
+    }
+    Ok(())
+}
+
+/// Points kubeconfig `path` at 127.0.0.1 where it named `old`.
+pub fn to_loopback_in(path: &Path, old: IpAddr) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(()); // a worker, or not bootstrapped yet
+    };
+    let new = to_loopback(&text, old);
+    if new != text {
+        write(path, &new)?;
+        tracing::info!("{}: {old} is now 127.0.0.1", path.display());
+    }
+    Ok(())
 }
 
 /// Rewrites the manifests in `manifests` and the `flags` file if `record`
@@ -61,6 +86,19 @@ fn write(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_kubeconfig_goes_to_loopback() {
+        let d = tempfile::tempdir().unwrap();
+        let kc = d.path().join("scheduler.conf");
+        std::fs::write(&kc, "    server: https://10.1.0.5:6443\n").unwrap();
+        to_loopback_in(&kc, "10.1.0.5".parse().unwrap()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&kc).unwrap(),
+            "    server: https://127.0.0.1:6443\n"
+        );
+        to_loopback_in(&d.path().join("missing.conf"), "10.1.0.5".parse().unwrap()).unwrap();
+    }
 
     #[test]
     fn a_new_address_is_written_where_the_old_one_was() {

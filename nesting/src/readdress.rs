@@ -14,6 +14,41 @@ pub const NODE_IP_RECORD: &str = "/etc/kubernetes/.inception-node-ip";
 pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
 /// kubelet's flags as kubeadm wrote them.
 pub const KUBELET_FLAGS: &str = "/var/lib/kubelet/kubeadm-flags.env";
+/// The kubeconfigs kubeadm points at the node's own address (its local API
+/// endpoint): the controller manager's and the scheduler's.
+pub const LOCAL_KUBECONFIGS: [&str; 2] = [
+    "/etc/kubernetes/controller-manager.conf",
+    "/etc/kubernetes/scheduler.conf",
+];
+
+/// A kubeconfig whose server is the node's former address `old`, pointed
+/// at 127.0.0.1 instead: the apiserver's certificate names 127.0.0.1, not
+/// the node's new address.
+pub fn to_loopback(text: &str, old: IpAddr) -> String {
+    let host = match old {
+        IpAddr::V4(_) => old.to_string(),
+        IpAddr::V6(_) => format!("[{old}]"),
+    };
+    let prefix = format!("server: https://{host}:");
+    let mut out: String = text
+        .lines()
+        .map(|l| {
+            let body = l.trim_start();
+            match body.strip_prefix(&prefix) {
+                Some(port) => format!(
+                    "{}server: https://127.0.0.1:{port}",
+                    &l[..l.len() - body.len()]
+                ),
+                None => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
 
 /// `text` with every whole occurrence of `old` replaced by `new`: an
 /// occurrence counts only where no character of an address of its family
@@ -101,6 +136,21 @@ mod tests {
     fn nothing_to_do_changes_nothing() {
         let t = "kind: Pod\nhostNetwork: true\n";
         assert_eq!(readdress(t, ip("10.0.0.5"), ip("10.0.0.6")), t);
+    }
+
+    #[test]
+    fn local_kubeconfigs_go_to_loopback() {
+        let kc = "clusters:\n- cluster:\n    certificate-authority-data: X\n    server: https://10.0.0.5:6443\n  name: k\n";
+        assert_eq!(
+            to_loopback(kc, ip("10.0.0.5")),
+            "clusters:\n- cluster:\n    certificate-authority-data: X\n    server: https://127.0.0.1:6443\n  name: k\n"
+        );
+        assert_eq!(to_loopback(kc, ip("10.0.0.6")), kc, "another address stays");
+        let v6 = "    server: https://[fd00::5]:6443\n";
+        assert_eq!(
+            to_loopback(v6, ip("fd00::5")),
+            "    server: https://127.0.0.1:6443\n"
+        );
     }
 
     #[test]
