@@ -36,7 +36,9 @@ const CLAIM_PROVISIONER: [&str; 2] = [
     "volume.beta.kubernetes.io/storage-provisioner",
 ];
 const PROVISIONED_BY: &str = "pv.kubernetes.io/provisioned-by";
-const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
+pub const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
+/// The same, as clusters before 1.13 wrote it (still honoured).
+pub const DEFAULT_CLASS_BETA: &str = "storageclass.beta.kubernetes.io/is-default-class";
 const HOSTNAME: &str = "kubernetes.io/hostname";
 
 /// The cluster's default StorageClass: bound when a Pod first uses a

@@ -9,10 +9,9 @@ use nesting::plan::NodeStorage;
 
 use crate::retry;
 
-const DEFAULT_CLASS: [&str; 2] = [
-    "storageclass.kubernetes.io/is-default-class",
-    "storageclass.beta.kubernetes.io/is-default-class",
-];
+use nesting::storage::{DEFAULT_CLASS as GA, DEFAULT_CLASS_BETA as BETA};
+
+const DEFAULT_CLASS: [&str; 2] = [GA, BETA];
 
 /// The class of an existing control plane's state claim; `None` when it
 /// keeps its state in emptyDirs.
