@@ -273,10 +273,10 @@ pub struct PlanArgs {
     #[arg(long, default_value = "10Gi", value_name = "QUANTITY")]
     pub node_storage: String,
     /// Kubernetes release of every cluster in the tree [default: newest stable].
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", env = "INCEPTION_KUBERNETES_VERSION")]
     pub kubernetes_version: Option<String>,
     /// Node image [default: localhost/kubectl-inception/node:<version>].
-    #[arg(long)]
+    #[arg(long, env = "INCEPTION_IMAGE")]
     pub image: Option<String>,
     /// Range to carve pod and service CIDRs from (repeatable).
     #[arg(long, value_name = "CIDR", default_value = nesting::cidr::DEFAULT_POOL)]
@@ -304,7 +304,7 @@ pub struct PlanArgs {
     pub parent_domain: Option<String>,
     /// Directory of image archives on the current cluster's nodes, mounted
     /// into node Pods so they import images instead of pulling them.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "INCEPTION_IMAGES_DIR")]
     pub images_dir: Option<String>,
     /// DNS domain of every new cluster.
     #[arg(long, default_value = "cluster.local")]

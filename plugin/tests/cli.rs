@@ -9,6 +9,9 @@ fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kubectl-inception"))
         .args(args)
         .env_remove("KUBECONFIG")
+        .env_remove("INCEPTION_KUBERNETES_VERSION")
+        .env_remove("INCEPTION_IMAGE")
+        .env_remove("INCEPTION_IMAGES_DIR")
         .output()
         .unwrap()
 }
@@ -489,4 +492,31 @@ fn completion_scripts_for_each_shell() {
     );
     let e = fails(&["completion", "tcsh"]);
     assert!(e.contains("invalid value 'tcsh'"), "{e}");
+}
+
+/// What `tests/lab/lab up --with-node` exports makes the defaults fit that
+/// lab; a flag still wins over its variable.
+#[test]
+fn defaults_follow_the_inception_variables() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-inception"))
+        .args(["up", "lab", "--workers", "0", "--dry-run", "-o", "json"])
+        .env_remove("KUBECONFIG")
+        .env("INCEPTION_KUBERNETES_VERSION", "v1.20.2")
+        .env("INCEPTION_IMAGE", "localhost/lab/node:v1.20.2")
+        .env("INCEPTION_IMAGES_DIR", "/var/lib/lab-images")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("kubeadm.k8s.io/v1beta2"), "release from the variable");
+    assert!(text.contains("localhost/lab/node:v1.20.2"), "image from the variable");
+    assert!(text.contains("/var/lib/lab-images"), "images dir from the variable");
+    let flag = Command::new(env!("CARGO_BIN_EXE_kubectl-inception"))
+        .args(["up", "lab", "--dry-run", "--image", "example/node:v1"])
+        .env_remove("KUBECONFIG")
+        .env("INCEPTION_IMAGE", "localhost/lab/node:v1.20.2")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(flag.stdout).unwrap();
+    assert!(text.contains("example/node:v1") && !text.contains("localhost/lab/node"));
 }

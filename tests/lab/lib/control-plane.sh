@@ -22,7 +22,19 @@ healthy() {
   api_ready
 }
 
-print_export() { printf 'export KUBECONFIG=%q\n' "$STATE/kubeconfig" >&3; }
+# The export lines: with a node, also the plugin's defaults that fit this
+# lab (its node image, release and image archives), so `kubectl inception
+# up NAME` needs no flags here; KUBECONFIG comes last.
+print_export() {
+  if has_node; then
+    local images_dir
+    images_dir=$(sed -n 's/^LAB_IMAGES_DIR=//p' "$STATE/lab.env")
+    printf 'export INCEPTION_KUBERNETES_VERSION=%q\n' "$K8S_VERSION" >&3
+    printf 'export INCEPTION_IMAGE=%q\n' "$NODE_IMAGE" >&3
+    if [[ -n $images_dir ]]; then printf 'export INCEPTION_IMAGES_DIR=%q\n' "$images_dir" >&3; fi
+  fi
+  printf 'export KUBECONFIG=%q\n' "$STATE/kubeconfig" >&3
+}
 
 start_etcd_apiserver() {
   local pki=$STATE/pki node_api_args=()
