@@ -183,6 +183,10 @@ pub struct DoctorArgs {
     /// /lib/modules; it and its namespace are deleted afterwards.
     #[arg(long)]
     pub probe: bool,
+    /// Print a ClusterRole granting every right the plugin uses in the
+    /// current cluster (deploy/rbac.yaml) and exit; contacts no cluster.
+    #[arg(long)]
+    pub print_rbac: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -506,11 +506,24 @@ fn defaults_follow_the_inception_variables() {
         .env("INCEPTION_IMAGES_DIR", "/var/lib/lab-images")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("kubeadm.k8s.io/v1beta2"), "release from the variable");
-    assert!(text.contains("localhost/lab/node:v1.20.2"), "image from the variable");
-    assert!(text.contains("/var/lib/lab-images"), "images dir from the variable");
+    assert!(
+        text.contains("kubeadm.k8s.io/v1beta2"),
+        "release from the variable"
+    );
+    assert!(
+        text.contains("localhost/lab/node:v1.20.2"),
+        "image from the variable"
+    );
+    assert!(
+        text.contains("/var/lib/lab-images"),
+        "images dir from the variable"
+    );
     let flag = Command::new(env!("CARGO_BIN_EXE_kubectl-inception"))
         .args(["up", "lab", "--dry-run", "--image", "example/node:v1"])
         .env_remove("KUBECONFIG")
@@ -519,4 +532,32 @@ fn defaults_follow_the_inception_variables() {
         .unwrap();
     let text = String::from_utf8(flag.stdout).unwrap();
     assert!(text.contains("example/node:v1") && !text.contains("localhost/lab/node"));
+}
+
+/// deploy/rbac.yaml is what `doctor --print-rbac` prints, which needs no
+/// cluster: the file cannot drift from the rights doctor checks.
+#[test]
+fn print_rbac_is_the_cluster_role_in_the_repository() {
+    let printed = ok(&["doctor", "--print-rbac"]);
+    let file = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml"))
+        .expect("deploy/rbac.yaml");
+    assert_eq!(
+        printed, file,
+        "regenerate: kubectl-inception doctor --print-rbac > deploy/rbac.yaml"
+    );
+    let role: Value = serde_saphyr::from_str(&printed).unwrap();
+    assert_eq!(role["kind"], "ClusterRole");
+    let rules = role["rules"].as_array().unwrap();
+    let grants = |resource: &str, verb: &str| {
+        rules.iter().any(|r| {
+            r["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == resource)
+                && r["verbs"].as_array().unwrap().iter().any(|x| x == verb)
+        })
+    };
+    assert!(grants("pods/portforward", "create") && grants("statefulsets/scale", "patch"));
+    assert!(!grants("pods", "deletecollection") && !grants("*", "*"));
 }

@@ -20,7 +20,7 @@ pub use cidrs::{CidrFacts, FoundRange, cidrs};
 pub use namespace::{NamespaceState, existing};
 pub use nodes::{NodeFacts, nodes};
 pub use probe::{PROBE_MODULES_MOUNT, PROBE_SCRIPT, ProbeFacts, parse_probe, probe, probe_failed};
-pub use rbac::{NEEDED, Need, rbac};
+pub use rbac::{NEEDED, Need, cluster_role, rbac};
 
 /// Label on the short-lived namespace `doctor` tests in (and removes).
 pub const DOCTOR_LABEL: &str = "kubectl-inception.dev/doctor";

@@ -51,9 +51,39 @@ fn rbac_names_what_is_missing() {
         .find(|n| n.resource == "statefulsets")
         .unwrap();
     assert_eq!(sts.to_string(), "create statefulsets.apps");
-    let mut err = all;
+    let mut err = all.clone();
     err[1].1 = Err("timeout".into());
     assert_eq!(rbac(&err, "ns").status, Status::Warn);
+    // Optional rights missing: a warning naming them, not a failure.
+    let mut opt = all;
+    for a in opt.iter_mut().filter(|(n, _)| n.optional) {
+        a.1 = Ok(false);
+    }
+    let c = rbac(&opt, "ns");
+    assert_eq!(c.status, Status::Warn, "{c:?}");
+    assert!(c.detail.contains("get nodes/proxy"), "{c:?}");
+}
+
+#[test]
+fn the_cluster_role_grants_every_right_once() {
+    let role = cluster_role();
+    for n in NEEDED {
+        let resource = match n.subresource {
+            "" => n.resource.to_string(),
+            s => format!("{}/{s}", n.resource),
+        };
+        let rule = format!(
+            "- apiGroups: [\"{}\"]\n  resources: [\"{resource}\"]\n",
+            n.group
+        );
+        assert_eq!(role.matches(&rule).count(), 1, "{rule} in\n{role}");
+        let verbs = role[role.find(&rule).unwrap() + rule.len()..]
+            .lines()
+            .next()
+            .unwrap();
+        assert!(verbs.contains(&format!("\"{}\"", n.verb)), "{n}: {verbs}");
+    }
+    assert!(NEEDED.iter().any(|n| n.cluster_scoped()) && !NEEDED[5].cluster_scoped());
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub(super) async fn rbac(client: &Client, namespace: &str) -> Check {
                     group: Some(n.group.into()),
                     resource: Some(n.resource.into()),
                     subresource: (!n.subresource.is_empty()).then(|| n.subresource.into()),
-                    namespace: (n.resource != "namespaces").then(|| namespace.to_string()),
+                    namespace: (!n.cluster_scoped()).then(|| namespace.to_string()),
                     ..ResourceAttributes::default()
                 }),
                 ..SelfSubjectAccessReviewSpec::default()

@@ -24,6 +24,10 @@ use crate::discover;
 use crate::{client, output, request};
 
 pub async fn doctor(global: &Global, args: &DoctorArgs, out: &mut impl Write) -> Result<()> {
+    if args.print_rbac {
+        out.write_all(doctor::cluster_role().as_bytes())?;
+        return Ok(());
+    }
     // Bad flags fail before any connection; a tree that does not fit is a
     // check of its own.
     let req = request::request(global, &args.name, &args.plan)?;
