@@ -120,6 +120,9 @@ async fn api_lab_passes_rbac_and_cidrs_and_the_exit_status_follows_failures() {
     // No node in this lab: node Pods could never run.
     assert_eq!(status(&r, "nodes"), "fail", "{r:#}");
     assert!(text(&r, "nodes", "detail").contains("no nodes"), "{r:#}");
+    // Nowhere to pull the node image: not tried, and said so.
+    assert_eq!(status(&r, "image"), "warn", "{r:#}");
+    assert!(text(&r, "image", "detail").contains("not tried"), "{r:#}");
     // No probe unless asked.
     assert!(r.get("probe").is_none(), "{r:#}");
     assert!(
@@ -347,6 +350,11 @@ async fn probe_reports_what_this_machine_has() {
     let (r, ok, stderr) = probe(&lab, &version, &image);
     assert_eq!(status(&r, "probe"), "ok", "{r:#}");
     assert_eq!(status(&r, "nodes"), "ok", "{r:#}");
+    assert_eq!(
+        text(&r, "image", "detail"),
+        format!("node {} has {image}", lab.fact("LAB_NODE_NAME")),
+        "{r:#}"
+    );
     assert_eq!(status(&r, "privileged-pods"), "ok", "{r:#}");
     let facts = &r["probe"];
     assert_eq!(facts["node"], json!(lab.fact("LAB_NODE_NAME")), "{r:#}");
@@ -395,7 +403,15 @@ async fn probe_reports_what_this_machine_has() {
     );
     assert_eq!(status(&r, "probe"), "fail", "{r:#}");
     assert!(
-        text(&r, "probe", "detail").contains("cannot get the image"),
+        text(&r, "probe", "detail").contains("the node image is not there"),
+        "{r:#}"
+    );
+    // The image check (run with or without --probe) names the image and why.
+    assert_eq!(status(&r, "image"), "fail", "{r:#}");
+    let detail = text(&r, "image", "detail");
+    assert!(
+        detail.contains("cannot get localhost/kubectl-inception/no-such-image:v0")
+            && (detail.contains("ErrImagePull") || detail.contains("ImagePullBackOff")),
         "{r:#}"
     );
     assert!(text(&r, "probe", "hint").contains("--image"), "{r:#}");

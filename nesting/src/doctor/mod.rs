@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 mod admission;
 mod cidrs;
+mod image;
 mod namespace;
 mod nodes;
 mod probe;
@@ -17,6 +18,7 @@ pub use admission::{
     DryRun, denial_hint, pod_security, privileged_pods, privileged_pods_unchecked,
 };
 pub use cidrs::{CidrFacts, FoundRange, cidrs};
+pub use image::{Pull, image};
 pub use namespace::{NamespaceState, existing};
 pub use nodes::{NodeFacts, nodes};
 pub use probe::{PROBE_MODULES_MOUNT, PROBE_SCRIPT, ProbeFacts, parse_probe, probe, probe_failed};

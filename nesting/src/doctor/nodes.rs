@@ -13,7 +13,8 @@ pub struct NodeFacts {
 }
 
 impl NodeFacts {
-    fn usable(&self) -> bool {
+    /// Ready, schedulable and untainted: node Pods can run there.
+    pub fn usable(&self) -> bool {
         self.ready && !self.unschedulable && self.taints.is_empty()
     }
 

@@ -329,3 +329,27 @@ fn cgroup_v1_depends_on_the_release() {
     assert_eq!(at("v1.20.2", "kmsg"), Status::Fail);
     assert_eq!(parse_probe("n", "cgroup=\n").cgroup_fs, None);
 }
+
+#[test]
+fn image_verdicts_say_what_to_do() {
+    let ok = image("n:v1", &Pull::Ran { node: "a".into() });
+    assert_eq!(
+        (ok.status, ok.detail.as_str()),
+        (Status::Ok, "node a has n:v1")
+    );
+    let no = image("n:v1", &Pull::Refused("ErrImagePull: not found".into()));
+    assert_eq!(no.status, Status::Fail);
+    assert!(
+        no.detail.contains("cannot get n:v1: ErrImagePull"),
+        "{no:?}"
+    );
+    assert!(no.hint.as_deref().unwrap().contains("--image"));
+    assert_eq!(
+        image("n:v1", &Pull::Slow("Pending".into())).status,
+        Status::Warn
+    );
+    assert_eq!(
+        image("n:v1", &Pull::Skipped("no node".into())).status,
+        Status::Warn
+    );
+}

@@ -18,7 +18,7 @@ mod facts;
 mod scratch;
 
 use self::facts::{describe_namespace, namespace_dry_run, namespace_state, nodes, rbac};
-use self::scratch::{cleanup, pod_dry_run, run_probe, scratch_namespace};
+use self::scratch::{cleanup, pod_dry_run, run_probe, scratch_namespace, try_image};
 use crate::cli::{DoctorArgs, Global, TreeFormat};
 use crate::discover;
 use crate::{client, output, request};
@@ -126,6 +126,7 @@ async fn gather(cluster: &client::Cluster, args: &DoctorArgs, req: PlanRequest) 
         &ns_manifest,
         &node_pod,
         &top_namespace,
+        node_facts.is_ok_and(|n| n.iter().any(NodeFacts::usable)),
     )
     .await?;
     checks.extend(more);
@@ -264,6 +265,7 @@ async fn try_pods(
     ns_manifest: &Namespace,
     node_pod: &PodSpec,
     top_namespace: &str,
+    nodes_usable: bool,
 ) -> Result<(Vec<Check>, Option<ProbeFacts>)> {
     let pod_security_labels: BTreeMap<String, String> = ns_manifest
         .metadata
@@ -286,8 +288,19 @@ async fn try_pods(
                 ));
             }
         }
+        let pull = match &scratch {
+            _ if !nodes_usable => doctor::Pull::Skipped("no node takes Pods".into()),
+            Err(e) => doctor::Pull::Skipped(format!("no namespace to try in: {e}")),
+            Ok(ns) => try_image(client, ns, &shape.image).await,
+        };
+        found.push(doctor::image(&shape.image, &pull));
         let mut facts = None;
-        if args.probe {
+        if args.probe && matches!(pull, doctor::Pull::Refused(_) | doctor::Pull::Slow(_)) {
+            found.push(doctor::probe_failed(
+                "the node image is not there (see the image check)",
+                &shape.image,
+            ));
+        } else if args.probe {
             match &scratch {
                 Err(e) => found.push(doctor::probe_failed(
                     &format!("no namespace to run it in: {e}"),

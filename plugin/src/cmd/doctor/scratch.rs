@@ -1,5 +1,6 @@
 //! Trying the node Pod for real: a short-lived namespace of the doctor's
-//! own, a dry-run node Pod in it, the probe Pod, and cleaning up.
+//! own, a dry-run node Pod in it, the node image pulled, the probe Pod,
+//! and cleaning up.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -168,6 +169,81 @@ pub(super) async fn run_probe(
     Ok(doctor::parse_probe(&node, &logs))
 }
 
+const PULL_POD: &str = "image";
+/// How long the node image may take to be there and start.
+const PULL_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Whether a node can get `image`: a Pod with it that only runs `true`
+/// (unprivileged), as the node Pods pull it (IfNotPresent).
+pub(super) async fn try_image(client: &Client, namespace: &str, image: &str) -> doctor::Pull {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let pod = Pod {
+        metadata: ObjectMeta {
+            name: Some(PULL_POD.into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".into()),
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            termination_grace_period_seconds: Some(0),
+            containers: vec![Container {
+                name: PULL_POD.into(),
+                image: Some(image.into()),
+                image_pull_policy: Some("IfNotPresent".into()),
+                command: Some(vec!["true".into()]),
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    };
+    if let Err(e) = api.create(&PostParams::default(), &pod).await {
+        return doctor::Pull::Skipped(format!("its Pod was refused: {}", refusal(e)));
+    }
+    let start = Instant::now();
+    loop {
+        let p = match retry::retry(|| api.get(PULL_POD)).await {
+            Ok(p) => p,
+            Err(e) => return doctor::Pull::Skipped(format!("cannot read its Pod: {e}")),
+        };
+        if let Some(reason) = image_problem(&p) {
+            return doctor::Pull::Refused(reason);
+        }
+        // An image ID, or a container that ran: the image is on the node.
+        let there = p
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .any(|cs| {
+                !cs.image_id.is_empty()
+                    || cs
+                        .state
+                        .as_ref()
+                        .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+            });
+        if there {
+            let node = p
+                .spec
+                .and_then(|s| s.node_name)
+                .unwrap_or_else(|| "?".into());
+            return doctor::Pull::Ran { node };
+        }
+        if start.elapsed() > PULL_TIMEOUT {
+            let phase = p.status.as_ref().and_then(|s| s.phase.clone());
+            return doctor::Pull::Slow(format!(
+                "still {} after {}s{}",
+                phase.unwrap_or_else(|| "Pending".into()),
+                PULL_TIMEOUT.as_secs(),
+                why_waiting(&p)
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// The image cannot be had: no point waiting.
 fn image_problem(p: &Pod) -> Option<String> {
     const HOPELESS: &[&str] = &[
@@ -222,9 +298,11 @@ fn why_waiting(p: &Pod) -> String {
 /// little for it to go.
 pub(super) async fn cleanup(client: &Client, namespace: &str) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let _ = pods
-        .delete(PROBE_POD, &DeleteParams::default().grace_period(0))
-        .await;
+    for pod in [PULL_POD, PROBE_POD] {
+        let _ = pods
+            .delete(pod, &DeleteParams::default().grace_period(0))
+            .await;
+    }
     let api: Api<Namespace> = Api::all(client.clone());
     if let Err(e) = api.delete(namespace, &DeleteParams::background()).await {
         eprintln!("warning: cannot delete the doctor's namespace {namespace}: {e}");
