@@ -69,8 +69,6 @@ pub enum Command {
         #[arg(long)]
         dir: String,
     },
-    /// Before kubelet starts: if this node last started with another
-    /// address (its Pod was recreated), rewrite what names the old one.
     /// Before containerd and kubelet: make the node's cgroups fit for
     /// kubelet (v1: binds at the Pod's cgroup path; v2: processes into a
     /// leaf, controllers enabled, /kubelet made).
@@ -80,6 +78,8 @@ pub enum Command {
         #[arg(long)]
         needs_namespace: bool,
     },
+    /// Before kubelet starts: if this node last started with another
+    /// address (its Pod was recreated), rewrite what names the old one.
     Readdress {
         /// This node's address now (default: $POD_IP).
         #[arg(long, env = "POD_IP")]

@@ -231,7 +231,7 @@ fn v2_setup_remounts_a_tree_mounted_outside_its_namespace() {
     };
     let rec = Recorder::default();
     setup(&host, &rec).unwrap();
-    assert_eq!(*rec.remounts.borrow(), [cg.clone()]);
+    assert_eq!(*rec.remounts.borrow(), [cg.as_path()]);
     assert!(cg.join("init/cgroup.procs").is_file());
 }
 
