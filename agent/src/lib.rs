@@ -2,12 +2,14 @@
 //! and kubeadm. It keeps the node's pod network (podCIDRs given out by the
 //! control plane's agent, the CNI config, a VXLAN overlay to every other
 //! node from the Node list), serves cluster DNS, and provisions local
-//! volumes for the default StorageClass.
+//! volumes for the default StorageClass. Before the node starts it sets
+//! its cgroups up (`cgroups`).
 //!
 //! What it decides comes from `nesting::node` and `nesting::dns`; this crate
 //! watches the cluster and carries it out.
 
 pub mod alloc;
+pub mod cgroups;
 pub mod cluster;
 pub mod dns;
 pub mod net;
@@ -66,6 +68,15 @@ pub enum Command {
         /// The volumes directory, a directory per volume (an absolute path).
         #[arg(long)]
         dir: String,
+    },
+    /// Before containerd and kubelet: make the node's cgroups fit for
+    /// kubelet (v1: binds at the Pod's cgroup path; v2: processes into a
+    /// leaf, controllers enabled, /kubelet made).
+    Cgroups {
+        /// Only print `yes` if the entrypoint must first re-execute itself
+        /// in a cgroup namespace (cgroup v2 without one), else `no`.
+        #[arg(long)]
+        needs_namespace: bool,
     },
     /// Before kubelet starts: if this node last started with another
     /// address (its Pod was recreated), rewrite what names the old one.
@@ -127,6 +138,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             dir,
         }) => return volumes_only(&kubeconfig, node_name, dir).await,
         Some(Command::Readdress { node_ip }) => return readdress::run(node_ip),
+        Some(Command::Cgroups { needs_namespace }) => return cgroups::apply::run(needs_namespace),
         None => {}
     }
     let role = cli.role.context("--role is required")?;

@@ -101,7 +101,7 @@ fn node_registration(input: &KubeadmInput, control_plane: bool) -> Value {
 
 /// Kubelet settings that work inside a privileged Pod.
 fn kubelet(input: &KubeadmInput) -> Value {
-    json!({
+    let mut k = json!({
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
         // No systemd in the node Pod.
@@ -125,8 +125,19 @@ fn kubelet(input: &KubeadmInput) -> Value {
         "nodeStatusReportFrequency": "1m",
         "clusterDNS": [input.networks.dns_ip.to_string()],
         "clusterDomain": input.cluster_domain,
-    })
+    });
+    if input.version.at_least(FAIL_CGROUP_V1_SINCE) {
+        // From 1.35 kubelet refuses cgroup v1 unless this is false. The
+        // configs are rendered before anything knows what the node Pods
+        // will see, and on cgroup v2 the field changes nothing: so every
+        // release that knows it gets it.
+        k["failCgroupV1"] = json!(false);
+    }
+    k
 }
+
+/// The first release whose KubeletConfiguration has `failCgroupV1`.
+pub const FAIL_CGROUP_V1_SINCE: u32 = 31;
 
 fn kube_proxy(input: &KubeadmInput) -> Value {
     json!({

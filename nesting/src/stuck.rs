@@ -104,6 +104,48 @@ pub fn stuck(pods: &[Pod], events: &[Event]) -> Option<Stuck> {
     None
 }
 
+/// What kubelet prints when it refuses a cgroup v1 host (from 1.35, unless
+/// its config says `failCgroupV1: false`); the sentence after it changed
+/// between releases.
+pub const KUBELET_REFUSES_CGROUP_V1: &str =
+    "kubelet is configured to not run on a host using cgroup v1";
+
+/// A cause found in a node container's log lines. The entrypoint restarts
+/// kubelet after every exit, so a kubelet that cannot start shows here,
+/// not as a container crash.
+pub fn in_logs(pod: &str, logs: &str) -> Option<Stuck> {
+    let line = logs
+        .lines()
+        .rev()
+        .find(|l| l.contains(KUBELET_REFUSES_CGROUP_V1))?;
+    Some(Stuck {
+        key: format!("cgroup v1 {pod}"),
+        cause: format!(
+            "kubelet in node Pod {pod} refuses to run on cgroup v1, which its node shows it: {}",
+            line.trim()
+        ),
+        fix: "run the cluster on a parent whose nodes use cgroup v2 (boot them with systemd.unified_cgroup_hierarchy=1),               or give --kubernetes-version v1.34 or older. The kubelet config kubectl-inception writes says               failCgroupV1: false from v1.31 on: a node that refuses had its config from elsewhere               (an older kubectl-inception, or a changed bootstrap ConfigMap)"
+            .into(),
+        crashing: None,
+    })
+}
+
+/// Node Pods whose container runs without being ready: their logs may
+/// tell why (see [`in_logs`]).
+pub fn running_not_ready(pods: &[Pod]) -> Vec<String> {
+    pods.iter()
+        .filter(|p| {
+            p.status.iter().any(|st| {
+                st.container_statuses
+                    .iter()
+                    .flatten()
+                    .any(|cs| !cs.ready && cs.state.as_ref().is_some_and(|s| s.running.is_some()))
+            })
+        })
+        .filter_map(|p| p.metadata.name.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +214,55 @@ mod tests {
             s.cause.contains("violates PodSecurity") && s.fix.contains("privileged"),
             "{s:?}"
         );
+    }
+
+    /// How kubelet reports it (1.35), among the entrypoint's lines.
+    const REFUSAL: &str = "inception-node: starting kubelet\n\
+        E1204 17:30:01.123456     812 run.go:72] \"command failed\" err=\"kubelet is configured to not run \
+        on a host using cgroup v1. cgroup v1 support is in maintenance mode\"\n\
+        inception-node: kubelet exited (1); restarting in 1s\n";
+
+    #[test]
+    fn kubelet_refusing_cgroup_v1_says_what_to_do() {
+        let s = in_logs("control-plane-0", REFUSAL).unwrap();
+        assert_eq!(s.key, "cgroup v1 control-plane-0");
+        assert!(
+            s.cause.contains("control-plane-0") && s.cause.contains("maintenance mode"),
+            "{s:?}"
+        );
+        assert!(s.cause.starts_with("kubelet in node Pod"), "{s:?}");
+        for what in ["cgroup v2", "v1.34 or older", "failCgroupV1: false"] {
+            assert!(s.fix.contains(what), "{what}: {s:?}");
+        }
+        // The newer wording of the same refusal.
+        let newer = "err=\"kubelet is configured to not run on a host using cgroup v1. \
+                     cgroup v1 support is unsupported and will be removed in a future release\"";
+        assert!(in_logs("w", newer).is_some());
+        let fine = "inception-node: starting kubelet\nI1204 kubelet.go:1] \"Started kubelet\"\n\
+                    W1204 cgroup v1 support is in maintenance mode, please migrate to cgroup v2\n";
+        assert_eq!(in_logs("control-plane-0", fine), None);
+    }
+
+    #[test]
+    fn logs_are_read_of_running_pods_not_ready() {
+        let state = |running: bool, ready: bool, name: &str| -> Pod {
+            let st = if running {
+                json!({"running": {}})
+            } else {
+                json!({"waiting": {"reason": "ContainerCreating"}})
+            };
+            serde_json::from_value(json!({"metadata": {"name": name}, "status": {
+                "containerStatuses": [{"name": "node", "image": "i", "imageID": "",
+                "ready": ready, "restartCount": 0, "state": st}]}}))
+            .unwrap()
+        };
+        let pods = [
+            state(true, false, "a"),
+            state(true, true, "b"),
+            state(false, false, "c"),
+            pod(json!({})),
+        ];
+        assert_eq!(running_not_ready(&pods), ["a"]);
     }
 
     #[test]

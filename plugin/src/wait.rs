@@ -66,8 +66,17 @@ pub async fn wait_ready(
                 && since.elapsed() >= nesting::stuck::SETTLE
             {
                 pb.abandon();
+                let mut s = s.clone();
                 let logs = match &s.crashing {
-                    Some(pod) => last_logs(client, &c.namespace, pod).await,
+                    Some(pod) => {
+                        let text = pod_logs(client, &c.namespace, pod, true).await;
+                        // A known cause among them says more than "keeps exiting".
+                        if let Some(known) = nesting::stuck::in_logs(pod, &text) {
+                            s.cause = known.cause;
+                            s.fix = known.fix;
+                        }
+                        shown_logs(pod, &text)
+                    }
                     None => String::new(),
                 };
                 bail!(
@@ -121,27 +130,44 @@ async fn stuck_now(client: &Client, namespace: &str) -> Option<nesting::stuck::S
     );
     let (p, e) = tokio::join!(pods.list(&node_pods), events.list(&all));
     let (p, e) = (p.ok()?.items, e.map(|l| l.items).unwrap_or_default());
-    nesting::stuck::stuck(&p, &e)
+    if let Some(s) = nesting::stuck::stuck(&p, &e) {
+        return Some(s);
+    }
+    // The entrypoint restarts kubelet, so a kubelet that cannot start
+    // shows only in the logs of a node container that keeps running.
+    for pod in nesting::stuck::running_not_ready(&p) {
+        let text = pod_logs(client, namespace, &pod, false).await;
+        if let Some(s) = nesting::stuck::in_logs(&pod, &text) {
+            return Some(s);
+        }
+    }
+    None
 }
 
-/// The last log lines of a node Pod's previous run (it crashed).
-async fn last_logs(client: &Client, namespace: &str, pod: &str) -> String {
+/// The last log lines of a node Pod, of its previous run (it crashed: the
+/// lines shown) or of this one (searched: more of them, as kubelet's own
+/// start lines come between two refusals); nothing if they cannot be read.
+async fn pod_logs(client: &Client, namespace: &str, pod: &str, previous: bool) -> String {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let lp = LogParams {
-        tail_lines: Some(15),
-        previous: true,
+        tail_lines: Some(if previous { 15 } else { 200 }),
+        previous,
         ..LogParams::default()
     };
-    match pods.logs(pod, &lp).await {
-        Ok(l) => format!(
-            "last log lines of {pod}:\n{}\n",
-            l.lines()
-                .map(|l| format!("  {l}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
-        Err(_) => String::new(),
+    pods.logs(pod, &lp).await.unwrap_or_default()
+}
+
+fn shown_logs(pod: &str, text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
     }
+    format!(
+        "last log lines of {pod}:\n{}\n",
+        text.lines()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
 }
 
 /// Pod phases, waiting reasons, recent events and last log lines.

@@ -102,9 +102,13 @@ pub fn probe(f: &ProbeFacts, version: KubeVersion) -> Vec<Check> {
     )];
     out.push(match (f.cgroup_version(), f.cgroup_fs.as_deref()) {
         (Some("v2"), _) => Check::ok("cgroup", "cgroup v2 (cgroup2fs)"),
-        (Some("v1"), _) if version.at_least(35) => Check::fail(
+        // The rendered kubelet config says failCgroupV1: false (see
+        // crate::kubeadm), without which kubelet refuses cgroup v1 from 1.35.
+        (Some("v1"), _) if version.at_least(35) => Check::warn(
             "cgroup",
-            format!("cgroup v1 (tmpfs): kubelet {version} refuses to start on it"),
+            format!(
+                "cgroup v1 (tmpfs): kubelet {version} refuses it by default; it runs only because its config says failCgroupV1: false"
+            ),
             "boot the nodes with cgroup v2 (systemd.unified_cgroup_hierarchy=1), or use --kubernetes-version v1.34 or older",
         ),
         (Some("v1"), _) if version.at_least(31) => Check::warn(

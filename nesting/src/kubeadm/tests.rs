@@ -119,6 +119,46 @@ fn snapshot_v1_20() {
 }
 
 #[test]
+fn fail_cgroup_v1_only_where_kubelet_knows_it() {
+    for (v, has) in [
+        ("v1.20.2", false),
+        ("v1.30.9", false),
+        ("v1.31.0", true),
+        ("v1.37.0", true),
+    ] {
+        let c = render_for(v, false);
+        for kubelet in [&docs(&c.init)[2], &docs(&c.join)[1]] {
+            assert_eq!(kubelet["kind"], "KubeletConfiguration");
+            match has {
+                true => assert_eq!(kubelet["failCgroupV1"], false, "{v}"),
+                false => assert!(kubelet.get("failCgroupV1").is_none(), "{v}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn snapshot_v1_22() {
+    let c = render_for("v1.22.0", false);
+    insta::assert_snapshot!("init_v1_22", c.init);
+    insta::assert_snapshot!("join_v1_22", c.join);
+}
+
+#[test]
+fn snapshot_v1_30() {
+    let c = render_for("v1.30.0", false);
+    insta::assert_snapshot!("init_v1_30", c.init);
+    insta::assert_snapshot!("join_v1_30", c.join);
+}
+
+#[test]
+fn snapshot_v1_31() {
+    let c = render_for("v1.31.0", false);
+    insta::assert_snapshot!("init_v1_31", c.init);
+    insta::assert_snapshot!("join_v1_31", c.join);
+}
+
+#[test]
 fn snapshot_v1_37() {
     let c = render_for("v1.37.0", false);
     insta::assert_snapshot!("init_v1_37", c.init);
