@@ -29,6 +29,10 @@ pub enum Error {
     )]
     BadImagesDir { value: String, reason: &'static str },
     #[error(
+        "invalid --runtime-class {value:?}: a RuntimeClass name is lower-case letters, digits, '-' and '.' (kubectl get runtimeclass lists them)"
+    )]
+    BadRuntimeClass { value: String },
+    #[error(
         "cluster {path} cannot hold {workers} workers: its pod CIDR {pod_cidr} has room for {capacity} nodes (one /{node_prefix} each), the control plane included; ask for at most {} workers or use a shorter --pod-prefix",
         capacity - 1
     )]

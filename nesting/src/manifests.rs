@@ -170,6 +170,8 @@ pub struct ClusterObjects<'a> {
     pub requests: &'a crate::plan::NodeRequests,
     /// The claim each node Pod keeps its state on; emptyDirs when `None`.
     pub state: Option<StateClaim<'a>>,
+    /// RuntimeClass of the node Pods (e.g. sysbox), at the top level only.
+    pub runtime_class: Option<&'a str>,
 }
 
 /// One claim per node Pod, from `class`, of `size`.

@@ -22,7 +22,10 @@ mod validate;
 pub use digest::PlanDigest;
 pub use node_storage::NodeStorage;
 pub use requests::NodeRequests;
-use validate::{validate_image, validate_images_dir, validate_namespace, validate_workers};
+use validate::{
+    validate_image, validate_images_dir, validate_namespace, validate_runtime_class,
+    validate_workers,
+};
 
 /// Everything a plan is made from.
 #[derive(Clone, Debug)]
@@ -49,6 +52,10 @@ pub struct PlanRequest {
     pub node_requests: NodeRequests,
     /// Where node Pods keep their state.
     pub node_storage: NodeStorage,
+    /// RuntimeClass of the top level's node Pods (the parent's runtime
+    /// for nested containers, e.g. sysbox); levels below use their
+    /// parent's default.
+    pub runtime_class: Option<String>,
     /// What keys, serial numbers and tokens are drawn from, and the time
     /// certificates start at: the same request gives the same plan.
     pub entropy: Entropy,
@@ -70,6 +77,7 @@ impl PlanRequest {
             images_dir: None,
             node_requests: NodeRequests::default(),
             node_storage: NodeStorage::default(),
+            runtime_class: None,
             dns: crate::node::Dns::Builtin,
             entropy,
         }
@@ -106,6 +114,7 @@ pub struct Plan {
     pub dns: crate::node::Dns,
     pub node_requests: NodeRequests,
     pub node_storage: NodeStorage,
+    pub runtime_class: Option<String>,
     /// Breadth first: parents before children, level by level.
     pub clusters: Vec<PlannedCluster>,
 }
@@ -117,6 +126,9 @@ impl Plan {
         validate_image(&req.image)?;
         req.node_requests.validate()?;
         req.node_storage.validate()?;
+        if let Some(rc) = &req.runtime_class {
+            validate_runtime_class(rc)?;
+        }
         if let Some(dir) = &req.images_dir {
             validate_images_dir(dir)?;
         }
@@ -169,6 +181,7 @@ impl Plan {
             parent_domain: req.parent_domain.clone(),
             cluster_domain: req.cluster_domain.clone(),
             images_dir: req.images_dir.clone(),
+            runtime_class: req.runtime_class.clone(),
             node_requests: req.node_requests.clone(),
             node_storage: req.node_storage.clone(),
             dns: req.dns,
@@ -311,6 +324,7 @@ impl Plan {
             }),
             requests: &self.node_requests,
             state: self.node_storage.claim(c.parent.is_some()),
+            runtime_class: self.runtime_class.as_deref().filter(|_| c.parent.is_none()),
         }))
     }
 

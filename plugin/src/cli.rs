@@ -270,6 +270,10 @@ pub struct PlanArgs {
     /// current cluster's default class; emptyDirs, with a warning, if none].
     #[arg(long, value_name = "CLASS", conflicts_with = "ephemeral")]
     pub storage_class: Option<String>,
+    /// RuntimeClass of the top level's node Pods, where the current
+    /// cluster offers a runtime for nested containers (e.g. sysbox).
+    #[arg(long, value_name = "CLASS")]
+    pub runtime_class: Option<String>,
     /// Keep node state in emptyDirs at every level: lost with its Pod.
     #[arg(long)]
     pub ephemeral: bool,

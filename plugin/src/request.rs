@@ -79,6 +79,7 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
         }
     };
     req.node_storage.size = a.node_storage.clone();
+    req.runtime_class = a.runtime_class.clone();
     req.root_namespace = global.namespace.clone();
     if let Some(dir) = &a.images_dir {
         if !dir.starts_with('/') {

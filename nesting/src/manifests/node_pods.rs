@@ -237,6 +237,7 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
             // No parent Service variables leak into the inner cluster.
             enable_service_links: Some(false),
             termination_grace_period_seconds: Some(30),
+            runtime_class_name: o.runtime_class.map(String::from),
             containers: vec![Container {
                 name: NODE_CONTAINER.into(),
                 image: Some(o.image.into()),

@@ -702,3 +702,36 @@ fn node_state_on_claims_where_a_class_is_known() {
         by_kind(&nested, "StatefulSet", "control-plane")["spec"]["volumeClaimTemplates"].is_array()
     );
 }
+
+#[test]
+fn runtime_class_is_for_the_top_level_node_pods_only() {
+    let mut req = request(2, 1);
+    req.runtime_class = Some("sysbox-runc".into());
+    let plan = Plan::new(&req).unwrap();
+    let class_of = |i: usize| -> Vec<Option<String>> {
+        plan.manifests(&plan.clusters[i])
+            .unwrap()
+            .iter()
+            .filter_map(|m| match m {
+                Manifest::StatefulSet(s) => Some(
+                    s.spec
+                        .as_ref()?
+                        .template
+                        .spec
+                        .as_ref()?
+                        .runtime_class_name
+                        .clone(),
+                ),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(class_of(0), vec![Some("sysbox-runc".to_string()); 2]);
+    assert_eq!(class_of(1), vec![None, None]);
+    req.runtime_class = Some("Sysbox_runc".into());
+    let err = Plan::new(&req).unwrap_err().to_string();
+    assert!(
+        err.contains("invalid --runtime-class \"Sysbox_runc\""),
+        "{err}"
+    );
+}

@@ -91,3 +91,22 @@ pub(super) fn validate_workers(
 ) -> Result<(), Error> {
     crate::scale::check_workers(path, pod_cidr, workers)
 }
+
+/// A RuntimeClass name: a DNS-1123 subdomain.
+pub(super) fn validate_runtime_class(name: &str) -> Result<(), Error> {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(Error::BadRuntimeClass {
+            value: name.to_string(),
+        })
+    }
+}
