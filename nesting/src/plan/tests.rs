@@ -702,3 +702,24 @@ fn node_state_on_claims_where_a_class_is_known() {
         by_kind(&nested, "StatefulSet", "control-plane")["spec"]["volumeClaimTemplates"].is_array()
     );
 }
+
+#[test]
+fn the_default_image_is_the_published_one_at_the_cluster_version() {
+    let r = PlanRequest::new(
+        TreeSpec {
+            name: "lab".into(),
+            depth: 1,
+            width: 1,
+            workers: 0,
+        },
+        Entropy::from_system(),
+    );
+    assert_eq!(
+        r.image,
+        format!("ghcr.io/kubectl-inception/node:{}", r.version)
+    );
+    assert_eq!(
+        default_image("v1.31.14".parse().unwrap()),
+        "ghcr.io/kubectl-inception/node:v1.31.14"
+    );
+}
