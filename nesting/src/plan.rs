@@ -84,9 +84,13 @@ impl PlanRequest {
     }
 }
 
-/// The node image built by `images/` for a release.
+/// Where the release workflow publishes the node images, one tag per
+/// Kubernetes version (`images/node/versions`).
+pub const IMAGE_REPOSITORY: &str = "ghcr.io/kubectl-inception/node";
+
+/// The published node image for a release.
 pub fn default_image(version: KubeVersion) -> String {
-    format!("localhost/kubectl-inception/node:{version}")
+    format!("{IMAGE_REPOSITORY}:{version}")
 }
 
 /// One cluster of the plan.

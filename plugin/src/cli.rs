@@ -283,7 +283,7 @@ pub struct PlanArgs {
     /// Kubernetes release of every cluster in the tree [default: newest stable].
     #[arg(long, value_name = "VERSION", env = "INCEPTION_KUBERNETES_VERSION")]
     pub kubernetes_version: Option<String>,
-    /// Node image [default: localhost/kubectl-inception/node:<version>].
+    /// Node image [default: ghcr.io/kubectl-inception/node:<version>].
     #[arg(long, env = "INCEPTION_IMAGE")]
     pub image: Option<String>,
     /// Range to carve pod and service CIDRs from (repeatable).

@@ -250,7 +250,7 @@ fn flags_shape_the_plan() {
         "0",
     ]);
     assert!(ver.contains("kubeadm.k8s.io/v1beta2"));
-    assert!(ver.contains("localhost/kubectl-inception/node:v1.20.2"));
+    assert!(ver.contains("ghcr.io/kubectl-inception/node:v1.20.2"));
     let ns = ok(&["up", "lab", "-n", "sandbox", "--dry-run"]);
     assert!(ns.contains("namespace sandbox"));
 }

@@ -735,3 +735,24 @@ fn runtime_class_is_for_the_top_level_node_pods_only() {
         "{err}"
     );
 }
+
+#[test]
+fn the_default_image_is_the_published_one_at_the_cluster_version() {
+    let r = PlanRequest::new(
+        TreeSpec {
+            name: "lab".into(),
+            depth: 1,
+            width: 1,
+            workers: 0,
+        },
+        Entropy::from_system(),
+    );
+    assert_eq!(
+        r.image,
+        format!("ghcr.io/kubectl-inception/node:{}", r.version)
+    );
+    assert_eq!(
+        default_image("v1.31.14".parse().unwrap()),
+        "ghcr.io/kubectl-inception/node:v1.31.14"
+    );
+}

@@ -178,7 +178,7 @@ async fn a_rerun_that_would_restart_a_control_plane_is_refused_and_changes_nothi
         .to_string();
     assert!(e.contains("would restart its control plane"), "{e}");
     assert!(
-        e.contains("spec.containers[0].image: \"example/other-node:v1\" → \"localhost/kubectl-inception/node:"),
+        e.contains("spec.containers[0].image: \"example/other-node:v1\" → \"ghcr.io/kubectl-inception/node:"),
         "{e}"
     );
     assert!(
