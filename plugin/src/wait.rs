@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{ListParams, LogParams};
@@ -12,19 +11,8 @@ use nesting::PlannedCluster;
 use nesting::manifests::{CONTROL_PLANE, WORKERS};
 use tokio::time::Instant;
 
+use crate::progress::Progress;
 use crate::retry;
-
-pub fn bar(multi: &MultiProgress, prefix: String, msg: &str) -> ProgressBar {
-    let pb = multi.add(ProgressBar::new_spinner());
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {prefix:<12} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    pb.set_prefix(prefix);
-    pb.set_message(msg.to_string());
-    pb.enable_steady_tick(Duration::from_millis(120));
-    pb
-}
 
 async fn ready(client: &Client, c: &PlannedCluster) -> kube::Result<(bool, i32)> {
     let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &c.namespace);
@@ -46,7 +34,7 @@ async fn ready(client: &Client, c: &PlannedCluster) -> kube::Result<(bool, i32)>
 pub async fn wait_ready(
     client: &Client,
     c: &PlannedCluster,
-    pb: &ProgressBar,
+    pb: &Progress,
     timeout: Duration,
 ) -> Result<Duration> {
     let start = Instant::now();
@@ -235,7 +223,7 @@ pub async fn wait_nodes(
     parent: &Client,
     inner: &Client,
     c: &PlannedCluster,
-    pb: &ProgressBar,
+    pb: &Progress,
     timeout: Duration,
 ) -> Result<Duration> {
     use k8s_openapi::api::core::v1::Node;
@@ -320,7 +308,7 @@ mod tests {
                 fake::not_found()
             }
         });
-        let pb = ProgressBar::hidden();
+        let pb = Progress::hidden();
         wait_ready(&client, &c, &pb, Duration::from_secs(60))
             .await
             .unwrap();
@@ -331,7 +319,7 @@ mod tests {
     async fn a_refusal_ends_the_wait() {
         let c = cluster();
         let (client, log, _server) = fake::serve(|_| fake::status(403, "Forbidden"));
-        let pb = ProgressBar::hidden();
+        let pb = Progress::hidden();
         let e = wait_ready(&client, &c, &pb, Duration::from_secs(60))
             .await
             .unwrap_err();
@@ -348,7 +336,7 @@ mod tests {
             "/api/v1/namespaces/inception-lab/pods" => fake::list("Pod", vec![]),
             _ => fake::list("Event", vec![]),
         });
-        let pb = ProgressBar::hidden();
+        let pb = Progress::hidden();
         let e = wait_ready(&client, &c, &pb, Duration::from_secs(5))
             .await
             .unwrap_err()
