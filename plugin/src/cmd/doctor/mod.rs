@@ -26,6 +26,7 @@ use crate::{client, output, request};
 pub async fn doctor(global: &Global, args: &DoctorArgs, out: &mut impl Write) -> Result<()> {
     // Bad flags fail before any connection; a tree that does not fit is a
     // check of its own.
+    output::refuse_wide(args.output, "doctor")?;
     let req = request::request(global, &args.name, &args.plan)?;
     req.tree.validate()?;
     match Plan::new(&req) {
@@ -37,7 +38,7 @@ pub async fn doctor(global: &Global, args: &DoctorArgs, out: &mut impl Write) ->
         Ok(cluster) => gather(&cluster, args, req).await?,
     };
     match args.output {
-        TreeFormat::Table => table(&report, out)?,
+        TreeFormat::Table | TreeFormat::Wide => table(&report, out)?,
         TreeFormat::Json => output::json(&report, out)?,
         TreeFormat::Yaml => output::yaml(&report, out)?,
     }
