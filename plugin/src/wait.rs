@@ -316,6 +316,39 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn without_a_terminal_each_change_is_one_plain_line() {
+        let c = cluster();
+        let calls = AtomicUsize::new(0);
+        let (client, _log, _server) = fake::serve(move |s| match s.path.as_str() {
+            STS => fake::ok(workload("StatefulSet", CONTROL_PLANE, 1)),
+            // One worker Ready for three polls, then both.
+            WORKERS_STS => match calls.fetch_add(1, Ordering::SeqCst) {
+                0..=2 => fake::ok(workload("StatefulSet", WORKERS, 1)),
+                _ => fake::ok(workload("StatefulSet", WORKERS, 2)),
+            },
+            _ => fake::not_found(),
+        });
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let pb = Progress::plain("lab", "applying", buf.clone());
+        wait_ready(&client, &c, &pb, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("lab: applying ("), "{text}");
+        assert!(
+            lines[1].starts_with("lab: node Pods: control plane Ready, workers 1/2 ("),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("lab: node Pods: control plane Ready, workers 2/2 ("),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'), "{text:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_refusal_ends_the_wait() {
         let c = cluster();
         let (client, log, _server) = fake::serve(|_| fake::status(403, "Forbidden"));

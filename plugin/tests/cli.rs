@@ -493,7 +493,10 @@ fn completion_scripts_for_each_shell() {
 
 #[test]
 fn wide_is_for_tree_alone() {
-    for args in [&["certs", "lab", "-o", "wide"][..], &["doctor", "-o", "wide"]] {
+    for args in [
+        &["certs", "lab", "-o", "wide"][..],
+        &["doctor", "-o", "wide"],
+    ] {
         let err = fails(args);
         assert!(err.contains("-o wide is for tree"), "{args:?}: {err}");
         // Refused before any cluster is looked for.
