@@ -28,6 +28,7 @@ pub mod record;
 pub mod scale;
 pub mod smoke;
 pub mod stage;
+pub mod status;
 pub mod storage;
 pub mod stuck;
 pub mod tree;

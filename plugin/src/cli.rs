@@ -246,6 +246,8 @@ pub enum TreeFormat {
     Table,
     Yaml,
     Json,
+    /// The table with more columns (tree only).
+    Wide,
 }
 
 /// Everything that shapes a plan, shared by `up` and `tree --plan`.

@@ -9,8 +9,11 @@ mod existing;
 #[cfg(test)]
 mod fake;
 mod kubeconfig_file;
+mod logging;
 mod output;
+mod progress;
 mod reach;
+mod repeats;
 mod request;
 mod retry;
 mod state;
@@ -28,7 +31,7 @@ use crate::cli::{Cli, Command};
 /// Parses the command line, runs it, prints errors on stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose);
+    logging::init(cli.global.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -55,21 +58,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
-}
-
-fn init_tracing(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "kubectl_inception=debug,nesting=debug,info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("INCEPTION_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

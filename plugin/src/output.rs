@@ -8,6 +8,8 @@ use nesting::plan::ClusterView;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::cli::TreeFormat;
+
 pub fn json<T: Serialize>(value: &T, out: &mut impl Write) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
@@ -138,23 +140,32 @@ pub fn tree_table(view: &[ClusterView], out: &mut impl Write) -> Result<()> {
     print_table(&table, out)
 }
 
-pub fn print_table<const N: usize>(rows: &[[String; N]], out: &mut impl Write) -> Result<()> {
-    let mut widths = [0usize; N];
+pub fn print_table<R: AsRef<[String]>>(rows: &[R], out: &mut impl Write) -> Result<()> {
+    let n = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let mut widths = vec![0usize; n];
     for r in rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
+        for (w, cell) in widths.iter_mut().zip(r.as_ref()) {
             *w = (*w).max(cell.chars().count());
         }
     }
     for r in rows {
         let mut line = String::new();
-        for (i, (w, cell)) in widths.iter().zip(r).enumerate() {
-            if i + 1 == N {
+        for (i, (w, cell)) in widths.iter().zip(r.as_ref()).enumerate() {
+            if i + 1 == n {
                 line.push_str(cell);
             } else {
                 line.push_str(&format!("{cell:<w$}   ", w = *w));
             }
         }
         writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// `-o wide` is `tree`'s alone: `command` refuses it before doing anything.
+pub fn refuse_wide(format: TreeFormat, command: &str) -> Result<()> {
+    if format == TreeFormat::Wide {
+        anyhow::bail!("-o wide is for tree: {command} prints -o table, yaml or json");
     }
     Ok(())
 }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{ListParams, LogParams};
@@ -12,19 +11,8 @@ use nesting::PlannedCluster;
 use nesting::manifests::{CONTROL_PLANE, WORKERS};
 use tokio::time::Instant;
 
+use crate::progress::Progress;
 use crate::retry;
-
-pub fn bar(multi: &MultiProgress, prefix: String, msg: &str) -> ProgressBar {
-    let pb = multi.add(ProgressBar::new_spinner());
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {prefix:<12} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    pb.set_prefix(prefix);
-    pb.set_message(msg.to_string());
-    pb.enable_steady_tick(Duration::from_millis(120));
-    pb
-}
 
 async fn ready(client: &Client, c: &PlannedCluster) -> kube::Result<(bool, i32)> {
     let sts: Api<StatefulSet> = Api::namespaced(client.clone(), &c.namespace);
@@ -46,7 +34,7 @@ async fn ready(client: &Client, c: &PlannedCluster) -> kube::Result<(bool, i32)>
 pub async fn wait_ready(
     client: &Client,
     c: &PlannedCluster,
-    pb: &ProgressBar,
+    pb: &Progress,
     timeout: Duration,
 ) -> Result<Duration> {
     let start = Instant::now();
@@ -261,7 +249,7 @@ pub async fn wait_nodes(
     parent: &Client,
     inner: &Client,
     c: &PlannedCluster,
-    pb: &ProgressBar,
+    pb: &Progress,
     timeout: Duration,
 ) -> Result<Duration> {
     use k8s_openapi::api::core::v1::Node;
@@ -346,7 +334,7 @@ mod tests {
                 fake::not_found()
             }
         });
-        let pb = ProgressBar::hidden();
+        let pb = Progress::hidden();
         wait_ready(&client, &c, &pb, Duration::from_secs(60))
             .await
             .unwrap();
@@ -354,10 +342,43 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn without_a_terminal_each_change_is_one_plain_line() {
+        let c = cluster();
+        let calls = AtomicUsize::new(0);
+        let (client, _log, _server) = fake::serve(move |s| match s.path.as_str() {
+            STS => fake::ok(workload("StatefulSet", CONTROL_PLANE, 1)),
+            // One worker Ready for three polls, then both.
+            WORKERS_STS => match calls.fetch_add(1, Ordering::SeqCst) {
+                0..=2 => fake::ok(workload("StatefulSet", WORKERS, 1)),
+                _ => fake::ok(workload("StatefulSet", WORKERS, 2)),
+            },
+            _ => fake::not_found(),
+        });
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let pb = Progress::plain("lab", "applying", buf.clone());
+        wait_ready(&client, &c, &pb, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("lab: applying ("), "{text}");
+        assert!(
+            lines[1].starts_with("lab: node Pods: control plane Ready, workers 1/2 ("),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("lab: node Pods: control plane Ready, workers 2/2 ("),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'), "{text:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_refusal_ends_the_wait() {
         let c = cluster();
         let (client, log, _server) = fake::serve(|_| fake::status(403, "Forbidden"));
-        let pb = ProgressBar::hidden();
+        let pb = Progress::hidden();
         let e = wait_ready(&client, &c, &pb, Duration::from_secs(60))
             .await
             .unwrap_err();
@@ -374,7 +395,7 @@ mod tests {
             "/api/v1/namespaces/inception-lab/pods" => fake::list("Pod", vec![]),
             _ => fake::list("Event", vec![]),
         });
-        let pb = ProgressBar::hidden();
+        let pb = Progress::hidden();
         let e = wait_ready(&client, &c, &pb, Duration::from_secs(5))
             .await
             .unwrap_err()

@@ -561,3 +561,28 @@ fn print_rbac_is_the_cluster_role_in_the_repository() {
     assert!(grants("pods/portforward", "create") && grants("statefulsets/scale", "patch"));
     assert!(!grants("pods", "deletecollection") && !grants("*", "*"));
 }
+
+#[test]
+fn wide_is_for_tree_alone() {
+    for args in [
+        &["certs", "lab", "-o", "wide"][..],
+        &["doctor", "-o", "wide"],
+    ] {
+        let err = fails(args);
+        assert!(err.contains("-o wide is for tree"), "{args:?}: {err}");
+        // Refused before any cluster is looked for.
+        assert!(!err.contains("kubeconfig"), "{args:?}: {err}");
+    }
+    // The planned tree's table has all it knows already.
+    let wide = ok(&["tree", "--plan", "lab", "--depth", "2", "-o", "wide"]);
+    assert_eq!(wide, ok(&["tree", "--plan", "lab", "--depth", "2"]));
+}
+
+#[test]
+fn logs_to_a_pipe_have_no_colour() {
+    let o = run(&["up", "lab", "--dry-run", "-v"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("planned"), "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+}

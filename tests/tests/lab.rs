@@ -229,15 +229,30 @@ async fn tree_shows_the_cluster_and_the_parent_networks() {
     // Nothing runs in this lab: the cluster shows, and why it is unreachable.
     assert_eq!(c["reachable"], "no: control plane not Ready");
     assert!(c["nodes"].is_null());
-    let table = lab.ok(&["tree"]);
-    assert!(
-        table.contains("treeview") && table.contains("service CIDR: "),
-        "{table}"
+    assert_eq!(c["status"], "booting", "{v}");
+    // stdout holds the table alone; the notes go to stderr.
+    let o = lab.run(&["tree"]);
+    let (table, notes) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
     );
+    assert!(o.status.success(), "{notes}");
+    assert!(table.starts_with("PATH"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("treeview "))
+        .unwrap_or_else(|| panic!("no treeview row in {table}"));
+    assert_eq!(row.split_whitespace().nth(2), Some("booting"), "{table}");
+    assert!(!table.contains("service CIDR: "), "{table}");
+    assert!(notes.contains("service CIDR: "), "{notes}");
     assert!(
-        table.contains("unreachable treeview: control plane not Ready"),
-        "{table}"
+        notes.contains("unreachable treeview: control plane not Ready"),
+        "{notes}"
     );
+    // -o wide adds the networks.
+    let wide = lab.ok(&["tree", "-o", "wide"]);
+    let pods = c["podCIDR"].as_str().unwrap();
+    assert!(!table.contains(pods) && wide.contains(pods), "{wide}");
 
     // --watch redraws until stopped.
     let mut watch = std::process::Command::new(&lab.bin)

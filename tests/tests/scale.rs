@@ -94,6 +94,7 @@ async fn workers_come_and_go() {
     let t: serde_json::Value = serde_json::from_str(&lab.ok(&["tree", "-o", "json"])).unwrap();
     let c = &t["clusters"][0];
     assert_eq!(c["paused"], true, "{t}");
+    assert_eq!(c["status"], "paused", "{t}");
     assert!(lab.ok(&["tree"]).contains("paused"));
     let version = lab.fact("LAB_K8S_VERSION");
     let image = format!("localhost/kubectl-inception/node:{version}");

@@ -20,6 +20,7 @@ const TOKEN_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub async fn certs(global: &Global, args: &CertsArgs, out: &mut impl Write) -> Result<()> {
     let path: ClusterPath = args.path.parse()?;
+    output::refuse_wide(args.output, "certs")?;
     let cluster = client::connect(global).await?;
     let mut chain = reach::reach(&cluster.client, &path).await?;
     let (parent, ns) = (chain.parent.clone(), chain.namespace.clone());
@@ -103,7 +104,9 @@ async fn token_row(parent: &Client, inner: &Client, ns: &str) -> Option<TokenRow
 
 fn print(report: &CertsReport, format: TreeFormat, out: &mut impl Write) -> Result<()> {
     match format {
-        TreeFormat::Table => out.write_all(nesting::certs::table(report).as_bytes())?,
+        TreeFormat::Table | TreeFormat::Wide => {
+            out.write_all(nesting::certs::table(report).as_bytes())?
+        }
         TreeFormat::Json => output::json(report, out)?,
         TreeFormat::Yaml => output::yaml(report, out)?,
     }

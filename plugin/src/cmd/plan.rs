@@ -24,7 +24,8 @@ pub fn tree(global: &Global, name: &str, args: &TreeArgs, out: &mut impl Write) 
     let plan = Plan::new(&request(global, name, &args.plan_args.0)?)?;
     let view = plan.view();
     match args.output {
-        TreeFormat::Table => output::tree_table(&view, out),
+        // The plan's table has all it knows already.
+        TreeFormat::Table | TreeFormat::Wide => output::tree_table(&view, out),
         TreeFormat::Json => output::json(&view, out),
         TreeFormat::Yaml => output::yaml(&view, out),
     }

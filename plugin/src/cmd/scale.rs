@@ -13,6 +13,7 @@ use nesting::record::{self, LevelRecord};
 use nesting::{ClusterPath, labels};
 
 use crate::cli::{Global, ScaleArgs};
+use crate::progress::Progress;
 use crate::{client, reach, retry, token, wait};
 
 pub async fn scale(global: &Global, args: &ScaleArgs, out: &mut impl Write) -> Result<()> {
@@ -90,11 +91,7 @@ async fn scale_one(
     }
 
     let start = Instant::now();
-    let pb = wait::bar(
-        &indicatif::MultiProgress::new(),
-        path.to_string(),
-        "scaling",
-    );
+    let pb = Progress::new(path.to_string(), "scaling");
     let pods: Api<Pod> = Api::namespaced(parent.clone(), ns);
     let nodes: Api<Node> = Api::all(inner.clone());
     let node_pods = ListParams::default().labels(labels::ROLE);

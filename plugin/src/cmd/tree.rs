@@ -13,8 +13,9 @@ use kube::{Api, Client};
 use nesting::ClusterPath;
 use nesting::manifests::{CONTROL_PLANE, WORKERS};
 use nesting::plan::PlanDigest;
-use nesting::ranges::{FoundRange, ParentNetworks};
+use nesting::ranges::ParentNetworks;
 use nesting::record::{self, LevelRecord};
+use nesting::status::{Count, Seen, Status};
 use serde::Serialize;
 
 use crate::cli::{Global, TreeArgs, TreeFormat};
@@ -27,6 +28,8 @@ pub struct LiveCluster {
     pub path: String,
     pub depth: u32,
     pub namespace: String,
+    /// Ready, NotReady, paused, booting, missing or deleting.
+    pub status: Status,
     pub version: Option<String>,
     #[serde(rename = "podCIDR")]
     pub pod_cidr: Option<String>,
@@ -54,6 +57,9 @@ pub struct LiveCluster {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<LevelRecord>,
     pub children: Vec<LiveCluster>,
+    /// What its status is made of.
+    #[serde(skip)]
+    pub seen: Seen,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,10 +76,23 @@ fn ratio(ready: Option<i32>, want: Option<i32>) -> String {
     format!("{}/{}", ready.unwrap_or(0), want.unwrap_or(0))
 }
 
-fn age(ts: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> String {
-    let Some(t) = ts else { return "?".into() };
-    let secs = (jiff::Timestamp::now() - t.0).get_seconds().max(0);
-    match secs {
+fn count(ready: Option<i32>, want: Option<i32>) -> Count {
+    let n = |v: Option<i32>| u32::try_from(v.unwrap_or(0)).unwrap_or(0);
+    Count {
+        ready: n(ready),
+        want: n(want),
+    }
+}
+
+/// Since `ts`, when known.
+fn since(ts: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Option<Duration> {
+    let secs = (jiff::Timestamp::now() - ts?.0).get_seconds().max(0);
+    Some(Duration::from_secs(secs.unsigned_abs()))
+}
+
+fn age(since: Option<Duration>) -> String {
+    let Some(d) = since else { return "?".into() };
+    match d.as_secs() {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),
         s if s < 172800 => format!("{}h", s / 3600),
@@ -85,33 +104,38 @@ fn age(ts: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Str
 /// each level on its own.
 const REACH_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Writes the tree on `out`; in a table, what is not a row (why a cluster
+/// is unreachable, the current context's networks) goes to stderr.
 pub async fn tree(global: &Global, args: &TreeArgs, out: &mut impl Write) -> Result<()> {
     let cluster = client::connect(global).await?;
+    let mut err = std::io::stderr();
     if !args.watch {
         let view = snapshot(&cluster).await?;
-        return render(&view, args.output, out);
+        return render(&view, args.output, out, &mut err);
     }
+    let is_table = matches!(args.output, TreeFormat::Table | TreeFormat::Wide);
     let tty = std::io::stdout().is_terminal();
     loop {
         let view = snapshot(&cluster).await?;
-        let mut buf = Vec::new();
-        render(&view, args.output, &mut buf)?;
-        if tty && args.output == TreeFormat::Table {
+        let (mut buf, mut notes) = (Vec::new(), Vec::new());
+        render(&view, args.output, &mut buf, &mut notes)?;
+        if tty && is_table {
             // Clear the screen, then draw the tree.
             out.write_all(b"\x1b[2J\x1b[H")?;
         } else if args.output == TreeFormat::Yaml {
             out.write_all(b"---\n")?;
         }
         out.write_all(&buf)?;
-        if args.output == TreeFormat::Table {
+        out.flush()?;
+        if is_table {
+            err.write_all(&notes)?;
             writeln!(
-                out,
+                err,
                 "\nrefreshed {} (every {}s, Ctrl-C stops)",
                 jiff::Timestamp::now().strftime("%H:%M:%S"),
                 args.interval.as_secs_f64()
             )?;
         }
-        out.flush()?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = tokio::time::sleep(args.interval) => {}
@@ -119,11 +143,18 @@ pub async fn tree(global: &Global, args: &TreeArgs, out: &mut impl Write) -> Res
     }
 }
 
-fn render(view: &LiveTree, format: TreeFormat, out: &mut impl Write) -> Result<()> {
+/// The tree in `format` on `out`; a table's notes on `notes`.
+fn render(
+    view: &LiveTree,
+    format: TreeFormat,
+    out: &mut impl Write,
+    notes: &mut impl Write,
+) -> Result<()> {
     match format {
         TreeFormat::Json => output::json(view, out),
         TreeFormat::Yaml => output::yaml(view, out),
-        TreeFormat::Table => table(view, out),
+        TreeFormat::Table => table::table(view, false, out, notes),
+        TreeFormat::Wide => table::table(view, true, out, notes),
     }
 }
 
@@ -201,22 +232,48 @@ fn nest(flat: Vec<LiveCluster>) -> Vec<LiveCluster> {
     map.into_values().collect()
 }
 
+/// One cluster, with its status.
+async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
+    let mut c = look(parent, path, ns).await;
+    c.status = c.seen.status();
+    c
+}
+
 /// One cluster: its objects in the parent, then its own API and children.
 /// Reaching it and reading it is bounded by [`REACH_TIMEOUT`]; each child
 /// then has its own.
-async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
+async fn look(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluster {
     let name = ns.metadata.name.clone().unwrap_or_default();
     let digest = state::digest_of(&ns).and_then(|d| d.parse::<PlanDigest>().ok());
     let sts: Api<StatefulSet> = Api::namespaced(parent.clone(), &name);
     let deploy: Api<StatefulSet> = Api::namespaced(parent.clone(), &name);
     let (s, d) = tokio::join!(sts.get_opt(CONTROL_PLANE), deploy.get_opt(WORKERS));
+    // Unread (an error) is not missing.
+    let cp_found = !matches!(s, Ok(None));
     let s = s.ok().flatten();
     let d = d.ok().flatten();
     let cp_ready = s
         .as_ref()
         .and_then(|s| s.status.as_ref())
         .and_then(|s| s.ready_replicas);
+    let cp_want = s
+        .as_ref()
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.replicas);
+    let workers = count(
+        d.as_ref()
+            .and_then(|d| d.status.as_ref())
+            .and_then(|s| s.ready_replicas),
+        d.as_ref()
+            .and_then(|d| d.spec.as_ref())
+            .and_then(|s| s.replicas),
+    );
     let deleting = ns.metadata.deletion_timestamp.is_some();
+    let paused = s
+        .as_ref()
+        .and_then(|s| nesting::pause::paused_workers(s.metadata.annotations.as_ref()))
+        .is_some();
+    let since = since(ns.metadata.creation_timestamp.as_ref());
     let mut c = LiveCluster {
         path: path.to_string(),
         depth: path.depth(),
@@ -224,32 +281,26 @@ async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluste
         version: digest.as_ref().map(|d| d.version.to_string()),
         pod_cidr: digest.as_ref().map(|d| d.pod_cidr.to_string()),
         service_cidr: digest.as_ref().map(|d| d.service_cidr.to_string()),
-        control_plane: ratio(
-            cp_ready,
-            s.as_ref()
-                .and_then(|s| s.spec.as_ref())
-                .and_then(|s| s.replicas),
-        ),
-        workers: ratio(
-            d.as_ref()
-                .and_then(|d| d.status.as_ref())
-                .and_then(|s| s.ready_replicas),
-            d.as_ref()
-                .and_then(|d| d.spec.as_ref())
-                .and_then(|s| s.replicas),
-        ),
+        status: Status::NotReady,
+        control_plane: ratio(cp_ready, cp_want),
+        workers: format!("{}/{}", workers.ready, workers.want),
         nodes: None,
         mtu: None,
-        age: age(ns.metadata.creation_timestamp.as_ref()),
+        age: age(since),
         deleting,
-        paused: s
-            .as_ref()
-            .and_then(|s| nesting::pause::paused_workers(s.metadata.annotations.as_ref()))
-            .is_some(),
+        paused,
         usage: None,
         reachable: String::new(),
         record: None,
         children: Vec::new(),
+        seen: Seen {
+            deleting,
+            paused,
+            control_plane: cp_found.then(|| count(cp_ready, cp_want)),
+            workers,
+            nodes: None,
+            age: since,
+        },
     };
     if deleting {
         c.reachable = "no: being deleted".into();
@@ -287,7 +338,12 @@ async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluste
         Ok(Ok((inner, _tunnel, version, nodes, rec, found))) => {
             c.reachable = "yes".into();
             c.version = Some(version.git_version);
-            c.nodes = Some(format!("{}/{}", wait::ready_nodes(&nodes), nodes.len()));
+            let n = Count {
+                ready: u32::try_from(wait::ready_nodes(&nodes)).unwrap_or(0),
+                want: u32::try_from(nodes.len()).unwrap_or(0),
+            };
+            c.nodes = Some(format!("{}/{}", n.ready, n.want));
+            c.seen.nodes = Some(n);
             c.mtu = nesting::node::cluster_mtu(&nodes);
             c.record = rec;
             c.children = inspect_all(inner, found).await;
@@ -298,96 +354,7 @@ async fn inspect(parent: Client, path: ClusterPath, ns: Namespace) -> LiveCluste
     c
 }
 
-fn table(view: &LiveTree, out: &mut impl Write) -> Result<()> {
-    fn rows(c: &LiveCluster, acc: &mut Vec<[String; 12]>, notes: &mut Vec<String>) {
-        let dash = || "-".to_string();
-        let reach = match c.reachable.strip_prefix("no: ") {
-            Some(why) => {
-                notes.push(format!("{}: {why}", c.path));
-                "no".to_string()
-            }
-            None => c.reachable.clone(),
-        };
-        acc.push([
-            format!(
-                "{}{}",
-                "  ".repeat(c.depth.saturating_sub(1) as usize),
-                c.path
-            ),
-            c.namespace.clone(),
-            c.version.clone().unwrap_or_else(dash),
-            c.pod_cidr.clone().unwrap_or_else(dash),
-            c.service_cidr.clone().unwrap_or_else(dash),
-            c.nodes.clone().unwrap_or_else(dash),
-            c.mtu.map(|m| m.to_string()).unwrap_or_else(dash),
-            if c.deleting {
-                "deleting".into()
-            } else if c.paused {
-                "paused".into()
-            } else {
-                format!("{} {}", c.control_plane, c.workers)
-            },
-            c.usage
-                .as_ref()
-                .map(usage::Usage::requests)
-                .unwrap_or_else(dash),
-            c.usage
-                .as_ref()
-                .and_then(|u| u.memory_in_use.clone())
-                .unwrap_or_else(dash),
-            c.age.clone(),
-            reach,
-        ]);
-        for ch in &c.children {
-            rows(ch, acc, notes);
-        }
-    }
-    let mut notes = Vec::new();
-    if view.clusters.is_empty() {
-        writeln!(out, "no inception clusters in context {}", view.context)?;
-    } else {
-        let mut t = vec![
-            [
-                "PATH",
-                "NAMESPACE",
-                "VERSION",
-                "POD CIDR",
-                "SERVICE CIDR",
-                "NODES",
-                "MTU",
-                "POD CP/WORKERS",
-                "REQUESTS OF PARENT",
-                "MEMORY USED",
-                "AGE",
-                "REACHABLE",
-            ]
-            .map(String::from),
-        ];
-        for c in &view.clusters {
-            rows(c, &mut t, &mut notes);
-        }
-        output::print_table(&t, out)?;
-    }
-    for n in &notes {
-        writeln!(out, "  unreachable {n}")?;
-    }
-    writeln!(out)?;
-    let list = |f: &[FoundRange]| {
-        if f.is_empty() {
-            "not found".to_string()
-        } else {
-            f.iter()
-                .map(|f| format!("{} ({})", f.cidr, f.source))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    writeln!(out, "context {} at {}", view.context, view.server)?;
-    writeln!(out, "  service CIDR: {}", list(&view.parent.service_cidrs))?;
-    writeln!(out, "  pod CIDR:     {}", list(&view.parent.pod_cidrs))?;
-    Ok(())
-}
-
+mod table;
 #[cfg(test)]
 mod tests;
 mod usage;

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use futures::future::try_join_all;
-use indicatif::{MultiProgress, ProgressBar};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
@@ -19,6 +18,7 @@ use crate::cli::{Global, UpArgs};
 use crate::client;
 use crate::discover;
 use crate::existing;
+use crate::progress::Progress;
 use crate::tunnel::Tunnel;
 use crate::{apply, reach, request, retry, state, wait};
 
@@ -59,7 +59,6 @@ pub async fn up(global: &Global, args: &UpArgs, out: &mut impl Write) -> Result<
     let run = Run {
         plan: &plan,
         args,
-        multi: MultiProgress::new(),
         started: Instant::now(),
     };
     let done = up_siblings(&run, cluster.client.clone(), plan.level(1)).await?;
@@ -99,7 +98,6 @@ async fn plan_around(client: &Client, req: &PlanRequest) -> Result<Plan> {
 struct Run<'a> {
     plan: &'a Plan,
     args: &'a UpArgs,
-    multi: MultiProgress,
     started: Instant,
 }
 
@@ -222,7 +220,7 @@ async fn up_cluster(
     mut c: PlannedCluster,
     existed: bool,
 ) -> Result<Vec<Outcome>> {
-    let pb = wait::bar(&run.multi, c.path.to_string(), "applying");
+    let pb = Progress::new(c.path.to_string(), "applying");
     let mut o = Outcome {
         path: c.path.clone(),
         existed,
@@ -301,7 +299,7 @@ async fn wait_cluster(
     run: &Run<'_>,
     parent: &Client,
     c: &PlannedCluster,
-    pb: &ProgressBar,
+    pb: &Progress,
     o: &mut Outcome,
 ) -> Result<(Client, Tunnel)> {
     wait::wait_ready(parent, c, pb, run.args.timeout).await?;

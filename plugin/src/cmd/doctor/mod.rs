@@ -30,6 +30,7 @@ pub async fn doctor(global: &Global, args: &DoctorArgs, out: &mut impl Write) ->
     }
     // Bad flags fail before any connection; a tree that does not fit is a
     // check of its own.
+    output::refuse_wide(args.output, "doctor")?;
     let req = request::request(global, &args.name, &args.plan)?;
     req.tree.validate()?;
     match Plan::new(&req) {
@@ -41,7 +42,7 @@ pub async fn doctor(global: &Global, args: &DoctorArgs, out: &mut impl Write) ->
         Ok(cluster) => gather(&cluster, args, req).await?,
     };
     match args.output {
-        TreeFormat::Table => table(&report, out)?,
+        TreeFormat::Table | TreeFormat::Wide => table(&report, out)?,
         TreeFormat::Json => output::json(&report, out)?,
         TreeFormat::Yaml => output::yaml(&report, out)?,
     }

@@ -28,7 +28,8 @@ mod archive;
 
 use self::archive::{Archive, check_archive};
 use crate::cli::{Global, LoadArgs};
-use crate::{client, reach, wait};
+use crate::progress::Progress;
+use crate::{client, reach};
 
 /// The command run in the node container; the archive comes on stdin.
 pub const IMPORT: [&str; 6] = ["ctr", "-n", "k8s.io", "images", "import", "-"];
@@ -169,13 +170,11 @@ async fn load_into(
     let several = archives.len() > 1;
     let mut failures = Vec::new();
     let mut imported = 0;
-    let multi = indicatif::MultiProgress::new();
     for archive in archives {
         let bars: Vec<_> = nodes
             .iter()
             .map(|n| {
-                wait::bar(
-                    &multi,
+                Progress::new(
                     n.clone(),
                     &format!(
                         "importing {} ({:.1} MiB)",
