@@ -30,6 +30,16 @@ pub struct Global {
     /// The kubeconfig context to use.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// The kubeconfig cluster to use (instead of the context's).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use (instead of the context's).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+    /// How long to wait for a single server request: 0 is no timeout, else
+    /// a duration (1s, 2m, 3h; a bare number is seconds).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::client::parse_request_timeout)]
+    pub request_timeout: Option<std::time::Duration>,
     /// Namespace of the top cluster (default: inception-NAME).
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
     pub namespace: Option<String>,

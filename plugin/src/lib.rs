@@ -10,6 +10,7 @@ mod existing;
 mod fake;
 mod kubeconfig_file;
 mod output;
+mod proxy;
 mod reach;
 mod request;
 mod retry;

@@ -129,12 +129,20 @@ pub async fn inner(
 ) -> Result<(Client, Tunnel)> {
     let (kc, tunnel) = tunnel_kubeconfig(parent, path, namespace, 0).await?;
     let kc = kube::config::Kubeconfig::from_yaml(&kc.to_yaml()?)?;
+    let config = local_config(kc).await?;
+    Ok((Client::try_from(config)?, tunnel))
+}
+
+/// The client configuration for a kubeconfig pointing at a local tunnel:
+/// never through a proxy, whatever HTTPS_PROXY says (kube would take it).
+pub async fn local_config(kc: kube::config::Kubeconfig) -> Result<kube::Config> {
     let mut config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await?;
+    config.proxy_url = None;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(30));
-    Ok((Client::try_from(config)?, tunnel))
+    Ok(config)
 }
 
 /// Keeps `tunnel` to cluster `path` open until Ctrl-C.
@@ -219,3 +227,7 @@ mod requests {
         assert_eq!(log.all().len(), 1);
     }
 }
+
+#[cfg(test)]
+#[path = "reach_proxy_tests.rs"]
+mod proxy_tests;
