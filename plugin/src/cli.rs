@@ -62,6 +62,13 @@ pub enum Command {
     Test(TestArgs),
     /// kubectl inception connect: open the tunnels to a cluster and run a command, or keep them open.
     Connect(ConnectArgs),
+    /// kubectl inception disconnect: remove the context `connect` or `kubeconfig --merge` added for a cluster.
+    ///
+    /// Both remove it themselves when they end (Ctrl-C); this is for when
+    /// they could not (killed, machine restarted). Only the context,
+    /// cluster and user entries they wrote for PATH go; nothing to remove
+    /// is said, and is no error.
+    Disconnect(DisconnectArgs),
     /// kubectl inception scale: change the number of worker nodes of a cluster.
     Scale(ScaleArgs),
     /// kubectl inception certs: when a cluster's certificates and bootstrap token expire.
@@ -130,9 +137,17 @@ pub struct ConnectArgs {
     #[arg(long, default_value_t = 0)]
     pub port: u16,
     /// Command to run with KUBECONFIG pointing at the cluster; without one,
-    /// the context is merged into your kubeconfig and the tunnel stays open.
+    /// the context inception-PATH is added to your kubeconfig and the tunnel
+    /// stays open until Ctrl-C, which removes the context again
+    /// (`kubectl inception disconnect PATH` removes it if this was killed).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DisconnectArgs {
+    /// Cluster path (lab, lab/0/1).
+    pub path: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -236,7 +251,9 @@ pub struct KubeconfigArgs {
     /// Local port of the tunnel (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Add the context inception-PATH to your kubeconfig and keep the tunnel open.
+    /// Add the context inception-PATH to your kubeconfig and keep the tunnel
+    /// open until Ctrl-C, which removes the context again (`kubectl
+    /// inception disconnect PATH` removes it if this was killed).
     #[arg(long, conflicts_with_all = ["write", "internal"])]
     pub merge: bool,
 }

@@ -186,7 +186,8 @@ pub fn forget(
 }
 
 /// Opens the tunnels to `path`, adds context `inception-PATH` to the
-/// user's kubeconfig, and keeps the tunnels open until Ctrl-C.
+/// user's kubeconfig, keeps the tunnels open until Ctrl-C (or SIGTERM,
+/// SIGHUP), then removes the context again: it would point at a dead port.
 pub async fn merge_and_hold(
     global: &Global,
     path: &ClusterPath,
@@ -215,6 +216,8 @@ pub async fn merge_and_hold(
     )?;
     out.flush()?;
     reach::hold(path, tunnel).await;
+    let removed = crate::cmd::disconnect::remove_from_file(&file, path)?;
+    crate::cmd::disconnect::report(out, &file, path, &removed)?;
     Ok(())
 }
 

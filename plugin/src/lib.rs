@@ -85,6 +85,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(args.shell, &mut cmd, "kubectl-inception", &mut out);
             return Ok(());
         }
+        Command::Disconnect(args) => {
+            return cmd::disconnect::disconnect(&cli.global, args, &mut out);
+        }
         Command::Tree(args) => {
             if let Some(name) = &args.plan {
                 return cmd::plan::tree(&cli.global, name, args, &mut out);
@@ -113,7 +116,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Gc(args) => cmd::gc::gc(&cli.global, args, &mut out).await,
             Command::Doctor(args) => cmd::doctor::doctor(&cli.global, args, &mut out).await,
             Command::Load(args) => cmd::load::load(&cli.global, args, &mut out).await,
-            Command::Completion(_) => unreachable!("answered before the runtime starts"),
+            Command::Completion(_) | Command::Disconnect(_) => {
+                unreachable!("answered before the runtime starts")
+            }
         }
     })
 }

@@ -11,6 +11,8 @@ use nesting::kubeconfig::Kubeconfig;
 use nesting::manifests::CONTROL_PLANE;
 use nesting::{ClusterPath, labels};
 
+use tokio::signal::unix::SignalKind;
+
 use crate::state;
 use crate::tunnel::Tunnel;
 
@@ -145,7 +147,8 @@ pub async fn local_config(kc: kube::config::Kubeconfig) -> Result<kube::Config> 
     Ok(config)
 }
 
-/// Keeps `tunnel` to cluster `path` open until Ctrl-C.
+/// Keeps `tunnel` to cluster `path` open until Ctrl-C, SIGTERM or SIGHUP
+/// (the terminal closed), so that the caller can clean up after it.
 pub async fn hold(path: &ClusterPath, mut tunnel: Tunnel) {
     eprintln!(
         "tunnel to cluster {path} open on {}: keep this command running, Ctrl-C closes it",
@@ -153,7 +156,19 @@ pub async fn hold(path: &ClusterPath, mut tunnel: Tunnel) {
     );
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
+        _ = signal(SignalKind::terminate()) => {}
+        _ = signal(SignalKind::hangup()) => {}
         _ = tunnel.closed() => {}
+    }
+}
+
+/// Resolves on the first `kind` signal; never if it cannot be watched.
+async fn signal(kind: SignalKind) {
+    match tokio::signal::unix::signal(kind) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
     }
 }
 
