@@ -106,8 +106,21 @@ pub enum Command {
     ///
     /// bash: `source <(kubectl-inception completion bash)`; zsh: `source
     /// <(kubectl-inception completion zsh)`; fish: `kubectl-inception
-    /// completion fish | source`.
+    /// completion fish | source`. For `kubectl inception <TAB>` (kubectl
+    /// 1.26 and later), put the executable script kubectl_complete-inception
+    /// next to kubectl-inception on PATH.
     Completion(CompletionArgs),
+    /// Completions in cobra's format, for kubectl's plugin completion
+    /// (the `kubectl_complete-inception` script runs it).
+    #[command(name = "__complete", hide = true, disable_help_flag = true)]
+    Complete(CompleteArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompleteArgs {
+    /// The words after `kubectl inception`, the last one being typed.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub words: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]

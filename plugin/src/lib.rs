@@ -4,6 +4,7 @@ mod apply;
 pub mod cli;
 mod client;
 mod cmd;
+mod complete;
 mod discover;
 mod existing;
 #[cfg(test)]
@@ -116,6 +117,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Gc(args) => cmd::gc::gc(&cli.global, args, &mut out).await,
             Command::Doctor(args) => cmd::doctor::doctor(&cli.global, args, &mut out).await,
             Command::Load(args) => cmd::load::load(&cli.global, args, &mut out).await,
+            Command::Complete(args) => {
+                let root = <Cli as clap::CommandFactory>::command();
+                complete::complete(&root, &cli.global, &args.words, &mut out).await
+            }
             Command::Completion(_) | Command::Disconnect(_) => {
                 unreachable!("answered before the runtime starts")
             }
