@@ -152,6 +152,7 @@ pub async fn config(global: &Global) -> Result<(Config, String)> {
     };
     let mut config = Config::from_custom_kubeconfig(kc, &options)
         .await
+        .map_err(proxy::explain)
         .with_context(|| format!("cannot use context {context:?}"))?;
     // kube reads HTTPS_PROXY itself but matches NO_PROXY against the
     // proxy's address: decide here, as kubectl does.

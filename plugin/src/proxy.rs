@@ -47,6 +47,20 @@ pub fn choose(
     parse(&proxy).map(Some)
 }
 
+/// Explains kube's refusal of a kubeconfig: with a proxy in play, kube
+/// reads NO_PROXY itself and refuses entries Go skips (an empty one
+/// between commas, say).
+pub fn explain(e: kube::config::KubeconfigError) -> anyhow::Error {
+    match e {
+        kube::config::KubeconfigError::ParseNoProxy(why) => anyhow::anyhow!(
+            "cannot read NO_PROXY (or no_proxy): {why}; remove empty or \
+             malformed entries (a comma-separated list of hosts, .domains, \
+             addresses and CIDRs), or unset it"
+        ),
+        other => other.into(),
+    }
+}
+
 /// A proxy address; without a scheme it is an http proxy, as in Go.
 fn parse(p: &str) -> Result<Uri, String> {
     let p = p.trim();

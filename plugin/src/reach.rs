@@ -140,7 +140,8 @@ pub async fn inner(
 pub async fn local_config(kc: kube::config::Kubeconfig) -> Result<kube::Config> {
     let mut config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await?;
+            .await
+            .map_err(crate::proxy::explain)?;
     config.proxy_url = None;
     config.connect_timeout = Some(Duration::from_secs(5));
     config.read_timeout = Some(Duration::from_secs(30));

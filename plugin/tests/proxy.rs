@@ -138,3 +138,22 @@ fn no_proxy_sends_the_parent_traffic_around_the_proxy() {
     assert!(!o.status.success());
     assert_eq!(proxy.seen(), Vec::<String>::new(), "{}", text(&o));
 }
+
+#[test]
+fn a_no_proxy_kube_cannot_read_is_told_plainly() {
+    let proxy = Proxy::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = parent_kubeconfig(&dir, None);
+    let o = run(
+        &["tree"],
+        &kc,
+        &[
+            ("HTTPS_PROXY", &proxy.url),
+            ("NO_PROXY", "localhost,,10.0.0.0/8"),
+        ],
+    );
+    assert!(!o.status.success());
+    let err = text(&o);
+    assert!(err.contains("cannot read NO_PROXY"), "{err}");
+    assert!(err.contains("remove empty or malformed entries"), "{err}");
+}
