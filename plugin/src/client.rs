@@ -1,5 +1,6 @@
 //! Connecting to the cluster named by kubectl's flags.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -53,14 +54,22 @@ pub fn parse_request_timeout(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{e}: give a duration with a unit (1s, 2m, 3h), or 0 for no timeout"))
 }
 
+/// `--request-timeout` of this run, once the parent's client is made: the
+/// clients of inner clusters, made deeper down, follow it too.
+static REQUEST_TIMEOUT: OnceLock<Duration> = OnceLock::new();
+
 /// Read, write and first-answer timeouts from `--request-timeout`:
-/// unset keeps ours (60 s read, 15 s for the first answer), 0 waits
-/// forever (the first answer still 15 s), else that long for each.
-fn apply_timeouts(config: &mut Config, request_timeout: Option<Duration>) -> Duration {
+/// unset keeps ours (`read` for reading, 15 s for the first answer), 0
+/// waits forever (the first answer still 15 s), else that long for each.
+pub fn apply_timeouts(
+    config: &mut Config,
+    request_timeout: Option<Duration>,
+    read: Duration,
+) -> Duration {
     config.connect_timeout = Some(Duration::from_secs(5));
-    match request_timeout {
+    match request_timeout.or_else(|| REQUEST_TIMEOUT.get().copied()) {
         None => {
-            config.read_timeout = Some(Duration::from_secs(60));
+            config.read_timeout = Some(read);
             Duration::from_secs(15)
         }
         Some(Duration::ZERO) => {
@@ -166,7 +175,10 @@ pub async fn config(global: &Global) -> Result<(Config, String)> {
 /// Connects and checks that the server answers.
 pub async fn connect(global: &Global) -> Result<Cluster> {
     let (mut config, context) = config(global).await?;
-    let first = apply_timeouts(&mut config, global.request_timeout);
+    if let Some(t) = global.request_timeout {
+        let _ = REQUEST_TIMEOUT.set(t);
+    }
+    let first = apply_timeouts(&mut config, global.request_timeout, Duration::from_secs(60));
     let server = config.cluster_url.to_string();
     if let Some(p) = &config.proxy_url {
         tracing::debug!(%server, proxy = %p, "through a proxy");

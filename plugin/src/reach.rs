@@ -143,8 +143,8 @@ pub async fn local_config(kc: kube::config::Kubeconfig) -> Result<kube::Config> 
             .await
             .map_err(crate::proxy::explain)?;
     config.proxy_url = None;
-    config.connect_timeout = Some(Duration::from_secs(5));
-    config.read_timeout = Some(Duration::from_secs(30));
+    // --request-timeout, as for the parent; else 30 s reads.
+    crate::client::apply_timeouts(&mut config, None, Duration::from_secs(30));
     Ok(config)
 }
 

@@ -77,6 +77,7 @@ fn in_child() {
         assert!(raw.proxy_url.is_some(), "kube reads HTTPS_PROXY itself");
         let config = local_config(kc()).await.unwrap();
         assert_eq!(config.proxy_url, None);
+        assert_eq!(config.read_timeout, Some(Duration::from_secs(30)));
         let client = Client::try_from(config).unwrap();
         let call = tokio::spawn(async move { client.apiserver_version().await });
         let came = tokio::time::timeout(Duration::from_secs(10), tunnel.accept()).await;

@@ -19,18 +19,25 @@ fn request_timeout_reads_as_kubectl_reads_it() {
 fn request_timeout_sets_the_client_timeouts() {
     let fresh = || Config::new("https://k8s:6443".parse().unwrap());
     let mut c = fresh();
-    assert_eq!(apply_timeouts(&mut c, None), Duration::from_secs(15));
+    assert_eq!(
+        apply_timeouts(&mut c, None, Duration::from_secs(60)),
+        Duration::from_secs(15)
+    );
     assert_eq!(c.read_timeout, Some(Duration::from_secs(60)));
     let mut c = fresh();
-    apply_timeouts(&mut c, Some(Duration::ZERO));
+    apply_timeouts(&mut c, Some(Duration::ZERO), Duration::from_secs(60));
     assert_eq!((c.read_timeout, c.write_timeout), (None, None));
     let mut c = fresh();
     let d = Duration::from_secs(2);
-    assert_eq!(apply_timeouts(&mut c, Some(d)), d);
+    assert_eq!(apply_timeouts(&mut c, Some(d), Duration::from_secs(60)), d);
     assert_eq!((c.read_timeout, c.write_timeout), (Some(d), Some(d)));
     assert_eq!(c.connect_timeout, Some(d));
     let mut c = fresh();
-    apply_timeouts(&mut c, Some(Duration::from_secs(300)));
+    apply_timeouts(
+        &mut c,
+        Some(Duration::from_secs(300)),
+        Duration::from_secs(60),
+    );
     assert_eq!(c.connect_timeout, Some(Duration::from_secs(5)));
     assert_eq!(c.read_timeout, Some(Duration::from_secs(300)));
 }
