@@ -11,6 +11,8 @@ use nesting::ClusterPath;
 use crate::cli::Global;
 use crate::{client, reach};
 
+pub mod remove;
+
 /// The kubeconfig file `--merge` writes to: the first of --kubeconfig or
 /// KUBECONFIG, else ~/.kube/config (what kubectl writes to).
 pub fn user_kubeconfig(global: &Global) -> Result<PathBuf> {
@@ -216,8 +218,8 @@ pub async fn merge_and_hold(
     )?;
     out.flush()?;
     reach::hold(path, tunnel).await;
-    let removed = crate::cmd::disconnect::remove_from_file(&file, path)?;
-    crate::cmd::disconnect::report(out, &file, path, &removed)?;
+    let removed = remove::remove_from_file(&file, path)?;
+    remove::report(out, &file, path, &removed)?;
     Ok(())
 }
 
