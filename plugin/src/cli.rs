@@ -30,6 +30,16 @@ pub struct Global {
     /// The kubeconfig context to use.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// The kubeconfig cluster to use (instead of the context's).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use (instead of the context's).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+    /// How long to wait for a single server request: 0 is no timeout, else
+    /// a duration (1s, 2m, 3h; a bare number is seconds).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::client::parse_request_timeout)]
+    pub request_timeout: Option<std::time::Duration>,
     /// Namespace of the top cluster (default: inception-NAME).
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
@@ -52,6 +62,13 @@ pub enum Command {
     Test(TestArgs),
     /// kubectl inception connect: open the tunnels to a cluster and run a command, or keep them open.
     Connect(ConnectArgs),
+    /// kubectl inception disconnect: remove the context `connect` or `kubeconfig --merge` added for a cluster.
+    ///
+    /// Both remove it themselves when they end (Ctrl-C); this is for when
+    /// they could not (killed, machine restarted). Only the context,
+    /// cluster and user entries they wrote for PATH go; nothing to remove
+    /// is said, and is no error.
+    Disconnect(DisconnectArgs),
     /// kubectl inception scale: change the number of worker nodes of a cluster.
     Scale(ScaleArgs),
     /// kubectl inception certs: when a cluster's certificates and bootstrap token expire.
@@ -89,8 +106,21 @@ pub enum Command {
     ///
     /// bash: `source <(kubectl-inception completion bash)`; zsh: `source
     /// <(kubectl-inception completion zsh)`; fish: `kubectl-inception
-    /// completion fish | source`.
+    /// completion fish | source`. For `kubectl inception <TAB>` (kubectl
+    /// 1.26 and later), put the executable script kubectl_complete-inception
+    /// next to kubectl-inception on PATH.
     Completion(CompletionArgs),
+    /// Completions in cobra's format, for kubectl's plugin completion
+    /// (the `kubectl_complete-inception` script runs it).
+    #[command(name = "__complete", hide = true, disable_help_flag = true)]
+    Complete(CompleteArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompleteArgs {
+    /// The words after `kubectl inception`, the last one being typed.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub words: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -120,9 +150,17 @@ pub struct ConnectArgs {
     #[arg(long, default_value_t = 0)]
     pub port: u16,
     /// Command to run with KUBECONFIG pointing at the cluster; without one,
-    /// the context is merged into your kubeconfig and the tunnel stays open.
+    /// the context inception-PATH is added to your kubeconfig and the tunnel
+    /// stays open until Ctrl-C, which removes the context again
+    /// (`kubectl inception disconnect PATH` removes it if this was killed).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DisconnectArgs {
+    /// Cluster path (lab, lab/0/1).
+    pub path: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -230,7 +268,9 @@ pub struct KubeconfigArgs {
     /// Local port of the tunnel (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Add the context inception-PATH to your kubeconfig and keep the tunnel open.
+    /// Add the context inception-PATH to your kubeconfig and keep the tunnel
+    /// open until Ctrl-C, which removes the context again (`kubectl
+    /// inception disconnect PATH` removes it if this was killed).
     #[arg(long, conflicts_with_all = ["write", "internal"])]
     pub merge: bool,
 }

@@ -11,6 +11,8 @@ use nesting::ClusterPath;
 use crate::cli::Global;
 use crate::{client, reach};
 
+pub mod remove;
+
 /// The kubeconfig file `--merge` writes to: the first of --kubeconfig or
 /// KUBECONFIG, else ~/.kube/config (what kubectl writes to).
 pub fn user_kubeconfig(global: &Global) -> Result<PathBuf> {
@@ -186,7 +188,8 @@ pub fn forget(
 }
 
 /// Opens the tunnels to `path`, adds context `inception-PATH` to the
-/// user's kubeconfig, and keeps the tunnels open until Ctrl-C.
+/// user's kubeconfig, keeps the tunnels open until Ctrl-C (or SIGTERM,
+/// SIGHUP), then removes the context again: it would point at a dead port.
 pub async fn merge_and_hold(
     global: &Global,
     path: &ClusterPath,
@@ -215,6 +218,8 @@ pub async fn merge_and_hold(
     )?;
     out.flush()?;
     reach::hold(path, tunnel).await;
+    let removed = remove::remove_from_file(&file, path)?;
+    remove::report(out, &file, path, &removed)?;
     Ok(())
 }
 

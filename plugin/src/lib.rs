@@ -4,6 +4,7 @@ mod apply;
 pub mod cli;
 mod client;
 mod cmd;
+mod complete;
 mod discover;
 mod existing;
 #[cfg(test)]
@@ -12,6 +13,7 @@ mod kubeconfig_file;
 mod logging;
 mod output;
 mod progress;
+mod proxy;
 mod reach;
 mod repeats;
 mod request;
@@ -72,6 +74,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(args.shell, &mut cmd, "kubectl-inception", &mut out);
             return Ok(());
         }
+        Command::Disconnect(args) => {
+            return cmd::disconnect::disconnect(&cli.global, args, &mut out);
+        }
         Command::Tree(args) => {
             if let Some(name) = &args.plan {
                 return cmd::plan::tree(&cli.global, name, args, &mut out);
@@ -100,7 +105,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Gc(args) => cmd::gc::gc(&cli.global, args, &mut out).await,
             Command::Doctor(args) => cmd::doctor::doctor(&cli.global, args, &mut out).await,
             Command::Load(args) => cmd::load::load(&cli.global, args, &mut out).await,
-            Command::Completion(_) => unreachable!("answered before the runtime starts"),
+            Command::Complete(args) => {
+                let root = <Cli as clap::CommandFactory>::command();
+                complete::complete(&root, &cli.global, &args.words, &mut out).await
+            }
+            Command::Completion(_) | Command::Disconnect(_) => {
+                unreachable!("answered before the runtime starts")
+            }
         }
     })
 }

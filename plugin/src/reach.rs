@@ -11,6 +11,8 @@ use nesting::kubeconfig::Kubeconfig;
 use nesting::manifests::CONTROL_PLANE;
 use nesting::{ClusterPath, labels};
 
+use tokio::signal::unix::SignalKind;
+
 use crate::state;
 use crate::tunnel::Tunnel;
 
@@ -129,15 +131,25 @@ pub async fn inner(
 ) -> Result<(Client, Tunnel)> {
     let (kc, tunnel) = tunnel_kubeconfig(parent, path, namespace, 0).await?;
     let kc = kube::config::Kubeconfig::from_yaml(&kc.to_yaml()?)?;
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await?;
-    config.connect_timeout = Some(Duration::from_secs(5));
-    config.read_timeout = Some(Duration::from_secs(30));
+    let config = local_config(kc).await?;
     Ok((Client::try_from(config)?, tunnel))
 }
 
-/// Keeps `tunnel` to cluster `path` open until Ctrl-C.
+/// The client configuration for a kubeconfig pointing at a local tunnel:
+/// never through a proxy, whatever HTTPS_PROXY says (kube would take it).
+pub async fn local_config(kc: kube::config::Kubeconfig) -> Result<kube::Config> {
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(crate::proxy::explain)?;
+    config.proxy_url = None;
+    // --request-timeout, as for the parent; else 30 s reads.
+    crate::client::apply_timeouts(&mut config, None, Duration::from_secs(30));
+    Ok(config)
+}
+
+/// Keeps `tunnel` to cluster `path` open until Ctrl-C, SIGTERM or SIGHUP
+/// (the terminal closed), so that the caller can clean up after it.
 pub async fn hold(path: &ClusterPath, mut tunnel: Tunnel) {
     eprintln!(
         "tunnel to cluster {path} open on {}: keep this command running, Ctrl-C closes it",
@@ -145,7 +157,19 @@ pub async fn hold(path: &ClusterPath, mut tunnel: Tunnel) {
     );
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
+        _ = signal(SignalKind::terminate()) => {}
+        _ = signal(SignalKind::hangup()) => {}
         _ = tunnel.closed() => {}
+    }
+}
+
+/// Resolves on the first `kind` signal; never if it cannot be watched.
+async fn signal(kind: SignalKind) {
+    match tokio::signal::unix::signal(kind) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
     }
 }
 
@@ -219,3 +243,7 @@ mod requests {
         assert_eq!(log.all().len(), 1);
     }
 }
+
+#[cfg(test)]
+#[path = "reach_proxy_tests.rs"]
+mod proxy_tests;

@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod connect;
+pub mod disconnect;
 pub mod doctor;
 pub mod down;
 pub mod gc;
