@@ -78,7 +78,7 @@ pub fn target(file: &Path) -> Result<PathBuf> {
 /// Another program is changing the kubeconfig.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot change {file}: {lock} exists, so another program is changing it; \
+    "cannot change {file}: {lock} exists (waited 5 s), so another program is changing it; \
      try again, or remove {lock} if none is"
 )]
 pub struct Locked {
@@ -89,23 +89,41 @@ pub struct Locked {
 /// `<file>.lock`, created exclusively as kubectl does, removed on drop.
 struct Lock(PathBuf);
 
+/// How long to wait for another program's lock: each change holds it for
+/// milliseconds, so a lock held longer is most likely left behind.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Lock {
     fn take(file: &Path) -> Result<Lock> {
+        Lock::take_within(file, LOCK_WAIT)
+    }
+
+    fn take_within(file: &Path, wait: std::time::Duration) -> Result<Lock> {
         let mut name = file.as_os_str().to_owned();
         name.push(".lock");
         let lock = PathBuf::from(name);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&lock)
-        {
-            Ok(_) => Ok(Lock(lock)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Locked {
-                file: file.display().to_string(),
-                lock: lock.display().to_string(),
+        let start = std::time::Instant::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(_) => return Ok(Lock(lock)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if start.elapsed() >= wait {
+                        return Err(Locked {
+                            file: file.display().to_string(),
+                            lock: lock.display().to_string(),
+                        }
+                        .into());
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", lock.display()));
+                }
             }
-            .into()),
-            Err(e) => Err(e).with_context(|| format!("cannot create {}", lock.display())),
         }
     }
 }
@@ -278,6 +296,24 @@ mod tests {
             dir.path().join("config.lock").exists(),
             "not ours to remove"
         );
+    }
+
+    #[test]
+    fn a_lock_let_go_soon_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        let held = dir.path().join("config.lock");
+        std::fs::write(&held, "").unwrap();
+        let gone = held.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::fs::remove_file(gone).unwrap();
+        });
+        let lock = Lock::take_within(&file, std::time::Duration::from_secs(3)).unwrap();
+        t.join().unwrap();
+        assert!(held.exists(), "ours now");
+        drop(lock);
+        assert!(!held.exists());
     }
 
     #[test]

@@ -39,3 +39,44 @@ fn a_missing_image_stops_up_in_seconds() {
     );
     lab.ok(&["down", "failfast"]);
 }
+
+/// A node Pod that asks for more than any node has: unschedulable, said
+/// with the scheduler's reason.
+#[test]
+fn an_unschedulable_node_pod_stops_up_in_seconds() {
+    let lab = Lab::with_node();
+    lab.ok(&["down", "failfast-cpu"]);
+    let start = Instant::now();
+    let o = lab.run(&[
+        "up",
+        "failfast-cpu",
+        "--workers",
+        "0",
+        "--kubernetes-version",
+        lab.fact("LAB_K8S_VERSION"),
+        "--image",
+        &format!(
+            "localhost/kubectl-inception/node:{}",
+            lab.fact("LAB_K8S_VERSION")
+        ),
+        "--images-dir",
+        lab.fact("LAB_IMAGES_DIR"),
+        "--node-cpu",
+        "500",
+        "--timeout",
+        "5m",
+    ]);
+    let took = start.elapsed();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "up should fail: {err}");
+    assert!(
+        err.contains("cannot be scheduled") && err.contains("Insufficient cpu"),
+        "{err}"
+    );
+    assert!(err.contains("--node-cpu"), "says what to change: {err}");
+    assert!(
+        took < Duration::from_secs(60),
+        "up waited {took:?} for a Pod no node can take"
+    );
+    lab.ok(&["down", "failfast-cpu"]);
+}
