@@ -131,7 +131,13 @@ fn an_archive_of_this_build_installs_the_way_krew_does_it() {
         left.is_empty(),
         "the archive holds files the manifest does not install: {left:?}"
     );
-    assert_eq!(installed_names(p).len(), 2);
+    assert_eq!(installed_names(p).len(), 3);
+    let complete = install.join("kubectl_complete-inception");
+    let mode = std::fs::metadata(&complete).unwrap().permissions().mode();
+    assert!(
+        mode & 0o111 != 0,
+        "the completion script is not executable: {mode:o}"
+    );
 
     let bin_path = install.join(p["bin"].as_str().unwrap());
     let mode = std::fs::metadata(&bin_path).unwrap().permissions().mode();
