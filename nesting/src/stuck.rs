@@ -94,9 +94,13 @@ pub fn stuck(pods: &[Pod], events: &[Event]) -> Option<Stuck> {
             return Some(Stuck {
                 key: format!("create {what}"),
                 cause: format!("StatefulSet {what} cannot create its Pods: {message}"),
-                fix: "node Pods are privileged: the parent must admit them (Pod Security `privileged` on the namespace, \
-                      no policy refusing privileged Pods); `kubectl inception doctor` checks it"
-                    .into(),
+                fix: if message.contains("RuntimeClass") {
+                    "check --runtime-class: `kubectl get runtimeclass` lists the classes the parent has".into()
+                } else {
+                    "node Pods are privileged: the parent must admit them (Pod Security `privileged` on the namespace, \
+                     no policy refusing privileged Pods); `kubectl inception doctor` checks it"
+                        .into()
+                },
                 crashing: None,
             });
         }
@@ -214,6 +218,14 @@ mod tests {
             s.cause.contains("violates PodSecurity") && s.fix.contains("privileged"),
             "{s:?}"
         );
+        let e: Event = serde_json::from_value(json!({
+            "metadata": {"name": "y"}, "reason": "FailedCreate",
+            "involvedObject": {"kind": "StatefulSet", "name": "control-plane"},
+            "message": "create Pod control-plane-0 in StatefulSet control-plane failed error: pods \"control-plane-0\" is forbidden: pod rejected: RuntimeClass \"gvisor\" not found"
+        }))
+        .unwrap();
+        let s = stuck(&[], &[e]).unwrap();
+        assert!(s.fix.contains("--runtime-class"), "{s:?}");
     }
 
     /// How kubelet reports it (1.35), among the entrypoint's lines.
