@@ -368,6 +368,39 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Stopped as a terminal or a service manager stops it (SIGTERM), a
+    // second connect removes the context it added and leaves the other.
+    let mut top = std::process::Command::new(&lab.bin)
+        .args(["--kubeconfig", user_kc.to_str().unwrap(), "connect", "deep"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let has = |name: &str| {
+        std::fs::read_to_string(&user_kc)
+            .unwrap()
+            .lines()
+            .any(|l| l.trim() == format!("name: {name}"))
+    };
+    let start = Instant::now();
+    while !has("inception-deep") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "context inception-deep not merged"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &top.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    top.wait().unwrap();
+    assert!(
+        !has("inception-deep") && has("inception-deep-0"),
+        "after SIGTERM, connect removed its own context only"
+    );
+    // Killed outright (SIGKILL), connect leaves its context: down removes it.
     hold.kill().unwrap();
     hold.wait().unwrap();
 
