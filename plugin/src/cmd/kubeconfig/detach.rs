@@ -59,6 +59,8 @@ pub async fn detach(path: &ClusterPath, file: &Path) -> Result<()> {
         .keep()
         .context("cannot keep the log file")?;
     let spawned = Command::new(&exe)
+        // The name `disconnect` knows it by, whatever the file is called.
+        .arg0("kubectl-inception")
         .args(child_args(std::env::args_os().skip(1)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
