@@ -273,6 +273,14 @@ pub struct KubeconfigArgs {
     /// inception disconnect PATH` removes it if this was killed).
     #[arg(long, conflicts_with_all = ["write", "internal"])]
     pub merge: bool,
+    /// With --write: keep the tunnel open in a background process and
+    /// return once FILE is written; `kubectl inception disconnect PATH`
+    /// stops it.
+    #[arg(long, requires = "write", conflicts_with_all = ["internal", "merge"])]
+    pub detach: bool,
+    /// The background process --detach starts: records its tunnel.
+    #[arg(long, hide = true, requires = "write", conflicts_with_all = ["internal", "merge", "detach"])]
+    pub detached: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

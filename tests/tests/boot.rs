@@ -78,6 +78,52 @@ async fn a_level_boots_answers_and_goes_away() {
     }
     drop(tunnel);
 
+    // The same through a tunnel in the background: `kubeconfig --detach`
+    // returns once the file is written, `disconnect` stops the tunnel.
+    let file = std::env::temp_dir().join(format!("inception-boot-{}.detached", std::process::id()));
+    let o = lab.run(&[
+        "kubeconfig",
+        "boot",
+        "--write",
+        file.to_str().unwrap(),
+        "--detach",
+    ]);
+    let said = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{said}");
+    let number = |after: &str| -> u32 {
+        said.split(after)
+            .nth(1)
+            .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number after {after:?} in {said}"))
+    };
+    let (pid, port) = (
+        number("(pid "),
+        u16::try_from(number("127.0.0.1:")).unwrap(),
+    );
+    let kc = kube::config::Kubeconfig::read_from(&file).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let detached = kube::Client::try_from(config).unwrap();
+    let listed = Api::<Node>::all(detached)
+        .list(&ListParams::default())
+        .await
+        .expect("the inner apiserver answers through the detached tunnel");
+    assert_eq!(listed.items.len(), 2);
+    let out = lab.ok(&["disconnect", "boot"]);
+    assert!(
+        out.contains(&format!("(pid {pid}, for {}) stopped", file.display())),
+        "{out}"
+    );
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(cmdline.is_empty(), "pid {pid} still runs");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} still open"
+    );
+    let _ = std::fs::remove_file(&file);
+
     // The seed's smoke test.
     let out = lab.ok(&["test", "boot"]);
     assert!(out.contains("smoke test passed on cluster boot"), "{out}");

@@ -2,7 +2,8 @@
 //! plugin made. By default it points at a local tunnel that this command
 //! keeps open: each connection is carried by a port-forward through the
 //! parent's API to the control-plane Pod. A tunnel needs only a client for
-//! the parent, so the next level can be reached through this one.
+//! the parent, so the next level can be reached through this one. With
+//! `--detach` that tunnel is kept by a background process.
 
 use std::io::Write;
 
@@ -15,6 +16,9 @@ use crate::cli::{Global, KubeconfigArgs};
 use crate::kubeconfig_file::{self, write_private};
 use crate::{client, reach};
 
+mod detach;
+pub mod tunnels;
+
 pub async fn kubeconfig(
     global: &Global,
     args: &KubeconfigArgs,
@@ -23,6 +27,11 @@ pub async fn kubeconfig(
     let path: ClusterPath = args.path.parse()?;
     if args.merge {
         return kubeconfig_file::merge_and_hold(global, &path, args.port, out).await;
+    }
+    if args.detach
+        && let Some(file) = &args.write
+    {
+        return detach::detach(&path, file).await;
     }
     let root = client::connect(global).await?;
     let chain = reach::reach(&root.client, &path).await?;
@@ -46,6 +55,17 @@ pub async fn kubeconfig(
     let (kc, tunnel) = reach::tunnel_kubeconfig(parent, &path, ns, args.port).await?;
     emit(&kc, out)?;
     out.flush()?;
+    // The background process of --detach: on record until it ends.
+    let _record = match (&args.write, args.detached) {
+        (Some(file), true) => Some(tunnels::record(&tunnels::Detached {
+            pid: std::process::id(),
+            path: path.to_string(),
+            file: std::path::absolute(file)?,
+            port: tunnel.addr().port(),
+            context: root.context.clone(),
+        })?),
+        _ => None,
+    };
     reach::hold(&path, tunnel).await;
     Ok(())
 }
