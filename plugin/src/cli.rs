@@ -62,7 +62,7 @@ pub enum Command {
     Test(TestArgs),
     /// kubectl inception connect: open the tunnels to a cluster and run a command, or keep them open.
     Connect(ConnectArgs),
-    /// kubectl inception disconnect: remove the context `connect` or `kubeconfig --merge` added for a cluster.
+    /// kubectl inception disconnect: stop a cluster's `kubeconfig --detach` tunnels and remove the context `connect` or `kubeconfig --merge` added for it.
     ///
     /// Both remove it themselves when they end (Ctrl-C); this is for when
     /// they could not (killed, machine restarted). Only the context,
