@@ -12,6 +12,8 @@ pub mod alloc;
 pub mod cgroups;
 pub mod cluster;
 pub mod dns;
+pub mod docker_stub;
+pub mod join;
 pub mod net;
 pub mod overlay;
 pub mod readdress;
@@ -78,6 +80,13 @@ pub enum Command {
         #[arg(long)]
         needs_namespace: bool,
     },
+    /// A worker, before `kubeadm join`: wait (at most --timeout) until the
+    /// control plane takes joins, looking every half second.
+    JoinWait {
+        /// How long to wait before leaving it to kubeadm's own discovery.
+        #[arg(long, default_value = "10m", value_parser = parse_secs)]
+        timeout: std::time::Duration,
+    },
     /// Before kubelet starts: if this node last started with another
     /// address (its Pod was recreated), rewrite what names the old one.
     Readdress {
@@ -85,6 +94,18 @@ pub enum Command {
         #[arg(long, env = "POD_IP")]
         node_ip: std::net::IpAddr,
     },
+}
+
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s}: a number of s or m, like 90s or 10m"))?;
+    match unit {
+        "" | "s" => Ok(std::time::Duration::from_secs(n)),
+        "m" => Ok(std::time::Duration::from_secs(n * 60)),
+        _ => Err(format!("{s}: a number of s or m, like 90s or 10m")),
+    }
 }
 
 pub fn init_logs() {
@@ -139,8 +160,23 @@ pub async fn run(cli: Cli) -> Result<()> {
         }) => return volumes_only(&kubeconfig, node_name, dir).await,
         Some(Command::Readdress { node_ip }) => return readdress::run(node_ip),
         Some(Command::Cgroups { needs_namespace }) => return cgroups::apply::run(needs_namespace),
+        Some(Command::JoinWait { timeout }) => {
+            let cfg = read_config(&cli.config)?;
+            let endpoint = cfg.apiserver.context(
+                "the agent config names no apiserver (made by an older kubectl-inception)",
+            )?;
+            let token = std::fs::read_to_string(join::TOKEN_FILE)
+                .with_context(|| format!("cannot read {}", join::TOKEN_FILE))?;
+            return join::wait(&endpoint, &token, timeout).await;
+        }
         None => {}
     }
+    // kubelet's cAdvisor waits 5 s for a Docker unless one answers.
+    tokio::spawn(async {
+        if let Err(e) = docker_stub::serve(std::path::Path::new(docker_stub::SOCKET)).await {
+            tracing::warn!("no Docker stand-in for kubelet's cAdvisor: {e:#}");
+        }
+    });
     let role = cli.role.context("--role is required")?;
     let cfg = read_config(&cli.config)?;
     let me = match cli.node_name {

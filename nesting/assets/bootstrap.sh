@@ -133,6 +133,8 @@ control-plane)
   kubeadm_quiet init --config "$(render init.yaml)" --skip-phases="$skip"
   ;;
 worker)
+  # kubeadm's discovery looks every 5 s; the agent every half second.
+  inception-agent join-wait || log "warning: could not wait for the control plane; joining anyway"
   log "kubeadm join"
   until kubeadm_quiet join --config "$(render join.yaml)" --skip-phases=preflight; do
     log "join failed; retrying in 2s"

@@ -66,6 +66,10 @@ pub struct AgentConfig {
     pub cluster_domain: String,
     #[serde(default)]
     pub dns: Dns,
+    /// `host:port` of the cluster's apiserver, as the nodes reach it: a
+    /// worker waits there until the control plane takes joins.
+    #[serde(default)]
+    pub apiserver: Option<String>,
 }
 
 impl AgentConfig {

@@ -341,6 +341,7 @@ impl Plan {
             dns_ip: c.networks.dns_ip,
             cluster_domain: self.cluster_domain.clone(),
             dns: self.dns,
+            apiserver: Some(self.control_plane_endpoint(c)),
         }
     }
 

@@ -132,8 +132,16 @@ fn agent_config_round_trips_and_ignores_unknown_keys() {
         dns_ip: "10.2.0.10".parse().unwrap(),
         cluster_domain: "cluster.local".into(),
         dns: Dns::Coredns,
+        apiserver: Some("apiserver.inception-lab.svc:6443".into()),
     };
     assert_eq!(AgentConfig::from_json(&c.to_json()).unwrap(), c);
+    // From an older plugin: no apiserver.
+    let mut old: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
+    old.as_object_mut().unwrap().remove("apiserver");
+    assert_eq!(
+        AgentConfig::from_json(&old.to_string()).unwrap().apiserver,
+        None
+    );
     // A newer plugin's keys are ignored; a missing one is an error.
     let mut v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
     v["fromTheFuture"] = json!(1);
