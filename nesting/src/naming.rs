@@ -24,6 +24,22 @@ pub fn service_host(namespace: &str) -> String {
     format!("{SERVICE}.{namespace}.svc")
 }
 
+/// A DNS-1123 subdomain: dot-separated labels of lower-case letters,
+/// digits and '-', neither starting nor ending with '-' (a cluster domain,
+/// a RuntimeClass name).
+pub fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,7 +54,7 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
         ("--parent-domain", &parent_domain),
         ("--cluster-domain", &a.cluster_domain),
     ] {
-        if !is_domain(d) {
+        if !nesting::naming::is_dns_subdomain(d) {
             bail!(
                 "invalid domain {d:?} for {flag}: expected DNS labels joined by dots, such as cluster.local"
             );
@@ -88,19 +88,6 @@ pub fn request(global: &Global, name: &str, a: &PlanArgs) -> Result<PlanRequest>
         req.images_dir = Some(dir.clone());
     }
     Ok(req)
-}
-
-fn is_domain(d: &str) -> bool {
-    !d.is_empty()
-        && d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
 }
 
 /// Which of the parent's facts the flags gave.

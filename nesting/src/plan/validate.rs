@@ -94,15 +94,7 @@ pub(super) fn validate_workers(
 
 /// A RuntimeClass name: a DNS-1123 subdomain.
 pub(super) fn validate_runtime_class(name: &str) -> Result<(), Error> {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if name.len() <= 253 && name.split('.').all(label_ok) {
+    if crate::naming::is_dns_subdomain(name) {
         Ok(())
     } else {
         Err(Error::BadRuntimeClass {

@@ -80,16 +80,12 @@ pub(super) async fn pod_dry_run(
 
 const PROBE_POD: &str = "probe";
 
-/// Runs the probe Pod to the end; its node and what it printed.
-pub(super) async fn run_probe(
-    client: &Client,
-    namespace: &str,
-    image: &str,
-) -> Result<doctor::ProbeFacts, String> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pod = Pod {
+/// A Pod `name` that runs `command` in `image` once, as the node Pods pull
+/// it (IfNotPresent), with no credentials or Service variables.
+fn one_shot(name: &str, image: &str, command: Vec<String>) -> Pod {
+    Pod {
         metadata: ObjectMeta {
-            name: Some(PROBE_POD.into()),
+            name: Some(name.into()),
             ..ObjectMeta::default()
         },
         spec: Some(PodSpec {
@@ -98,34 +94,51 @@ pub(super) async fn run_probe(
             enable_service_links: Some(false),
             termination_grace_period_seconds: Some(0),
             containers: vec![Container {
-                name: PROBE_POD.into(),
+                name: name.into(),
                 image: Some(image.into()),
                 image_pull_policy: Some("IfNotPresent".into()),
-                command: Some(vec!["sh".into(), "-c".into(), doctor::PROBE_SCRIPT.into()]),
-                security_context: Some(SecurityContext {
-                    privileged: Some(true),
-                    ..SecurityContext::default()
-                }),
-                volume_mounts: Some(vec![VolumeMount {
-                    name: "modules".into(),
-                    mount_path: doctor::PROBE_MODULES_MOUNT.into(),
-                    read_only: Some(true),
-                    ..VolumeMount::default()
-                }]),
+                command: Some(command),
                 ..Container::default()
             }],
-            volumes: Some(vec![Volume {
-                name: "modules".into(),
-                host_path: Some(HostPathVolumeSource {
-                    path: "/lib/modules".into(),
-                    type_: Some(String::new()),
-                }),
-                ..Volume::default()
-            }]),
             ..PodSpec::default()
         }),
         ..Pod::default()
-    };
+    }
+}
+
+/// Runs the probe Pod to the end; its node and what it printed.
+pub(super) async fn run_probe(
+    client: &Client,
+    namespace: &str,
+    image: &str,
+) -> Result<doctor::ProbeFacts, String> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut pod = one_shot(
+        PROBE_POD,
+        image,
+        vec!["sh".into(), "-c".into(), doctor::PROBE_SCRIPT.into()],
+    );
+    if let Some(spec) = pod.spec.as_mut() {
+        let c = &mut spec.containers[0];
+        c.security_context = Some(SecurityContext {
+            privileged: Some(true),
+            ..SecurityContext::default()
+        });
+        c.volume_mounts = Some(vec![VolumeMount {
+            name: "modules".into(),
+            mount_path: doctor::PROBE_MODULES_MOUNT.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        }]);
+        spec.volumes = Some(vec![Volume {
+            name: "modules".into(),
+            host_path: Some(HostPathVolumeSource {
+                path: "/lib/modules".into(),
+                type_: Some(String::new()),
+            }),
+            ..Volume::default()
+        }]);
+    }
     api.create(&PostParams::default(), &pod)
         .await
         .map_err(|e| format!("refused: {}", refusal(e)))?;
@@ -177,27 +190,7 @@ const PULL_TIMEOUT: Duration = Duration::from_secs(90);
 /// (unprivileged), as the node Pods pull it (IfNotPresent).
 pub(super) async fn try_image(client: &Client, namespace: &str, image: &str) -> doctor::Pull {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pod = Pod {
-        metadata: ObjectMeta {
-            name: Some(PULL_POD.into()),
-            ..ObjectMeta::default()
-        },
-        spec: Some(PodSpec {
-            restart_policy: Some("Never".into()),
-            automount_service_account_token: Some(false),
-            enable_service_links: Some(false),
-            termination_grace_period_seconds: Some(0),
-            containers: vec![Container {
-                name: PULL_POD.into(),
-                image: Some(image.into()),
-                image_pull_policy: Some("IfNotPresent".into()),
-                command: Some(vec!["true".into()]),
-                ..Container::default()
-            }],
-            ..PodSpec::default()
-        }),
-        ..Pod::default()
-    };
+    let pod = one_shot(PULL_POD, image, vec!["true".into()]);
     if let Err(e) = api.create(&PostParams::default(), &pod).await {
         return doctor::Pull::Skipped(format!("its Pod was refused: {}", refusal(e)));
     }
