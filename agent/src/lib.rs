@@ -108,14 +108,21 @@ fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-pub fn init_logs() {
+/// Logs on stderr; `quiet_client` leaves out the kube client's own error
+/// lines (a wait that expects refusals says what it waits for itself).
+pub fn init_logs(quiet_client: bool) {
+    let default = if quiet_client {
+        "info,hickory_server=warn,kube_client=off"
+    } else {
+        "info,hickory_server=warn"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("INCEPTION_AGENT_LOG")
-                .unwrap_or_else(|_| "info,hickory_server=warn".into()),
+                .unwrap_or_else(|_| default.into()),
         )
         .init();
 }
@@ -132,19 +139,32 @@ fn host_name() -> Result<String> {
     Ok(h.trim().to_lowercase())
 }
 
-/// Waits for a kubeconfig kubeadm writes, then makes a client from it.
+/// Waits for a kubeconfig kubeadm writes, then makes a client from it. A
+/// kubelet's kubeconfig names its client certificate, which kubelet writes
+/// a moment after: until then, the agent waits too.
 async fn client_from(path: &str) -> Result<kube::Client> {
     let p = PathBuf::from(path);
     let mut said = false;
-    while !tokio::fs::try_exists(&p).await.unwrap_or(false) {
-        if !said {
-            tracing::info!("waiting for {path}");
-            said = true;
+    let start = std::time::Instant::now();
+    loop {
+        match client_now(&p).await {
+            Ok(c) => return Ok(c),
+            Err(e) if start.elapsed() > std::time::Duration::from_secs(600) => return Err(e),
+            Err(e) => {
+                if !said {
+                    tracing::info!("waiting for {path}: {e:#}");
+                    said = true;
+                }
+            }
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+async fn client_now(p: &std::path::Path) -> Result<kube::Client> {
+    let path = p.display();
     let kc =
-        kube::config::Kubeconfig::read_from(&p).with_context(|| format!("cannot read {path}"))?;
+        kube::config::Kubeconfig::read_from(p).with_context(|| format!("cannot read {path}"))?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await
         .with_context(|| format!("cannot use {path}"))?;

@@ -5,7 +5,10 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = inception_agent::Cli::parse();
-    inception_agent::init_logs();
+    inception_agent::init_logs(matches!(
+        cli.command,
+        Some(inception_agent::Command::JoinWait { .. })
+    ));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
