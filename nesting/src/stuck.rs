@@ -91,6 +91,20 @@ pub fn stuck(pods: &[Pod], events: &[Event]) -> Option<Stuck> {
         if e.reason.as_deref() == Some("FailedCreate") && kind == "StatefulSet" {
             let what = e.involved_object.name.as_deref().unwrap_or_default();
             let message = e.message.as_deref().unwrap_or_default().trim();
+            // Events outlive their cause: once the StatefulSet has a Pod,
+            // an earlier refusal is over. And a namespace made a moment
+            // ago may not have its default ServiceAccount yet: the
+            // controller tries again.
+            let has_pod = pods.iter().any(|p| {
+                p.metadata
+                    .name
+                    .as_deref()
+                    .and_then(|n| n.strip_prefix(what)?.strip_prefix('-'))
+                    .is_some_and(|ordinal| ordinal.bytes().all(|b| b.is_ascii_digit()))
+            });
+            if has_pod || message.contains("error looking up service account") {
+                continue;
+            }
             return Some(Stuck {
                 key: format!("create {what}"),
                 cause: format!("StatefulSet {what} cannot create its Pods: {message}"),
@@ -224,8 +238,28 @@ mod tests {
             "message": "create Pod control-plane-0 in StatefulSet control-plane failed error: pods \"control-plane-0\" is forbidden: pod rejected: RuntimeClass \"gvisor\" not found"
         }))
         .unwrap();
-        let s = stuck(&[], &[e]).unwrap();
+        let s = stuck(&[], std::slice::from_ref(&e)).unwrap();
         assert!(s.fix.contains("--runtime-class"), "{s:?}");
+        // Once the StatefulSet has its Pod, the event is history.
+        let made: Pod =
+            serde_json::from_value(json!({"metadata": {"name": "control-plane-0"}})).unwrap();
+        assert_eq!(stuck(&[made], std::slice::from_ref(&e)), None);
+        let other: Pod =
+            serde_json::from_value(json!({"metadata": {"name": "control-plane-x"}})).unwrap();
+        assert!(stuck(&[other], &[e]).is_some());
+    }
+
+    /// Found by the depth bench: a level's namespace had no default
+    /// ServiceAccount yet when its StatefulSet first made its Pod.
+    #[test]
+    fn a_namespace_without_its_service_account_yet_is_no_cause() {
+        let e: Event = serde_json::from_value(json!({
+            "metadata": {"name": "z"}, "reason": "FailedCreate",
+            "involvedObject": {"kind": "StatefulSet", "name": "control-plane"},
+            "message": "create Pod control-plane-0 in StatefulSet control-plane failed error: pods \"control-plane-0\" is forbidden: error looking up service account inception-bench3-0/default: serviceaccount \"default\" not found"
+        }))
+        .unwrap();
+        assert_eq!(stuck(&[], &[e]), None);
     }
 
     /// How kubelet reports it (1.35), among the entrypoint's lines.
