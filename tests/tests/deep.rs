@@ -377,10 +377,11 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
         .spawn()
         .unwrap();
     let has = |name: &str| {
-        std::fs::read_to_string(&user_kc)
+        kube::config::Kubeconfig::read_from(&user_kc)
             .unwrap()
-            .lines()
-            .any(|l| l.trim() == format!("name: {name}"))
+            .contexts
+            .iter()
+            .any(|c| c.name == name)
     };
     let start = Instant::now();
     while !has("inception-deep") {
