@@ -241,6 +241,21 @@ pub async fn merge_and_hold(
     Ok(())
 }
 
+/// An admin kubeconfig `name` for a local tunnel, with placeholder keys:
+/// what `connect` merges, for the tests of merging and removing.
+#[cfg(test)]
+pub(crate) fn test_admin(name: &str) -> nesting::kubeconfig::Kubeconfig {
+    nesting::kubeconfig::Kubeconfig::admin(&nesting::kubeconfig::KubeconfigInput {
+        name,
+        server: "https://127.0.0.1:7443",
+        ca_pem: "CA",
+        cert_pem: "CERT",
+        key_pem: "KEY",
+        tls_server_name: None,
+        proxy_url: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,15 +357,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config");
         std::fs::write(&file, USER).unwrap();
-        let kc = nesting::kubeconfig::Kubeconfig::admin(&nesting::kubeconfig::KubeconfigInput {
-            name: "inception-lab",
-            server: "https://127.0.0.1:7443",
-            ca_pem: "CA",
-            cert_pem: "CERT",
-            key_pem: "KEY",
-            tls_server_name: None,
-            proxy_url: None,
-        });
+        let kc = test_admin("inception-lab");
         let path: ClusterPath = "lab".parse().unwrap();
         update(&file, |text| {
             let new = nesting::kubeconfig::merge_into_text(text, &kc, &path, "me", false)?;

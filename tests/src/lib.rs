@@ -121,6 +121,18 @@ impl Lab {
         String::from_utf8(o.stderr).unwrap()
     }
 
+    /// `tree` finds no cluster, and says so on stderr: stdout holds a
+    /// table, or nothing.
+    pub fn assert_no_clusters(&self) {
+        let o = self.run(&["tree"]);
+        let notes = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{notes}");
+        assert!(
+            o.stdout.is_empty() && notes.contains("no inception clusters"),
+            "{notes}"
+        );
+    }
+
     pub async fn client(&self) -> kube::Client {
         let kc = Kubeconfig::read_from(&self.kubeconfig).unwrap();
         let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())

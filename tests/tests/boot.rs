@@ -131,12 +131,5 @@ async fn a_level_boots_answers_and_goes_away() {
     // Down leaves nothing on the node: no Pods, mounts or rules of the cluster.
     lab.ok(&["down", "boot"]);
     lab.assert_nothing_left("inception-boot", &uids);
-    // Said on stderr: stdout holds a table, or nothing.
-    let o = lab.run(&["tree"]);
-    let notes = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{notes}");
-    assert!(
-        o.stdout.is_empty() && notes.contains("no inception clusters"),
-        "{notes}"
-    );
+    lab.assert_no_clusters();
 }

@@ -426,13 +426,6 @@ async fn two_levels_survive_an_interruption_and_are_reached_from_here() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    // Said on stderr: stdout holds a table, or nothing.
-    let o = lab.run(&["tree"]);
-    let notes = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{notes}");
-    assert!(
-        o.stdout.is_empty() && notes.contains("no inception clusters"),
-        "{notes}"
-    );
+    lab.assert_no_clusters();
     std::fs::remove_dir_all(&kc_dir).unwrap();
 }

@@ -99,20 +99,12 @@ pub fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nesting::kubeconfig::{Kubeconfig, KubeconfigInput, merge_into_text};
+    use nesting::kubeconfig::{Kubeconfig, merge_into_text};
 
     const USER: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://prod:6443\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: me\n- name: inception-lab-0\n  context:\n    cluster: prod\n    user: me\nusers:\n- name: me\n  user:\n    token: t\ncurrent-context: prod\n";
 
     fn added(name: &str) -> Kubeconfig {
-        Kubeconfig::admin(&KubeconfigInput {
-            name,
-            server: "https://127.0.0.1:7443",
-            ca_pem: "CA",
-            cert_pem: "CERT",
-            key_pem: "KEY",
-            tls_server_name: None,
-            proxy_url: None,
-        })
+        super::super::test_admin(name)
     }
 
     fn p(s: &str) -> ClusterPath {
