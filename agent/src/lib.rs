@@ -213,11 +213,19 @@ pub async fn run(cli: Cli) -> Result<()> {
         link.pod_mtu()
     );
     let control_plane = role == Role::ControlPlane;
-    if control_plane {
-        // Its network is known before it registers: the first planned one.
-        if let Some(first) = cfg.node_pod_cidrs.first() {
-            net::write_cni(first, link.pod_mtu())?;
-        }
+    // A new node's network is known before it registers: the control
+    // plane's the first planned one, a worker's its own unless another node
+    // holds it (only a node that has not joined yet: once it has, its Node
+    // says which, and a wrong guess would give Pods addresses of another).
+    let own = if control_plane {
+        cfg.node_pod_cidrs.first().copied()
+    } else if std::path::Path::new(node::KUBELET_KUBECONFIG).exists() {
+        None
+    } else {
+        node::worker_cidr(&me, &cfg.node_pod_cidrs)
+    };
+    if let Some(cidr) = own {
+        net::write_cni(&cidr, link.pod_mtu())?;
     }
     net::masquerade(&cfg.cluster_pod_cidr).await?;
     let overlay = overlay::Overlay::create(&link).await?;

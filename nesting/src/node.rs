@@ -109,10 +109,11 @@ impl NodeView {
     }
 }
 
-/// Which nodes get which podCIDR: the control plane the first planned one,
-/// every other node without one the first planned one that no node holds,
-/// in the order given. Nodes that cannot get one are left out (the list
-/// is as long as the pod CIDR holds nodes; `scale` refuses more).
+/// Which nodes get which podCIDR: the control plane the first planned one;
+/// a worker its own (see `worker_cidr`) when no node holds it, else the
+/// first planned one that no node holds, in the order given. Nodes that
+/// cannot get one are left out (the list is as long as the pod CIDR holds
+/// nodes; `scale` refuses more).
 pub fn allocations(
     nodes: &[NodeView],
     planned: &[IpNet],
@@ -120,18 +121,43 @@ pub fn allocations(
 ) -> Vec<(String, IpNet)> {
     let mut used: Vec<IpNet> = nodes.iter().filter_map(|n| n.pod_cidr).collect();
     let mut out = Vec::new();
-    for n in nodes.iter().filter(|n| n.pod_cidr.is_none()) {
-        let free = if n.name == control_plane {
+    let wanting = || nodes.iter().filter(|n| n.pod_cidr.is_none());
+    // Own ones first, so that no other node takes one first.
+    for n in wanting() {
+        let own = if n.name == control_plane {
             planned.first().copied()
         } else {
-            planned.iter().skip(1).find(|c| !used.contains(c)).copied()
+            worker_cidr(&n.name, planned)
         };
-        if let Some(c) = free {
+        if let Some(c) = own.filter(|c| !used.contains(c)) {
+            used.push(c);
+            out.push((n.name.clone(), c));
+        }
+    }
+    for n in wanting() {
+        if n.name == control_plane || out.iter().any(|(name, _)| *name == n.name) {
+            continue;
+        }
+        if let Some(c) = planned.iter().skip(1).find(|c| !used.contains(c)).copied() {
             used.push(c);
             out.push((n.name.clone(), c));
         }
     }
     out
+}
+
+/// The podCIDR a worker gets when it is free: the worker StatefulSet's Pod
+/// `workers-N` (its node's name) the planned one after the control plane's
+/// and N others. Known before the node registers, so its agent writes the
+/// CNI config before kubelet starts, and kubelet finds the network ready
+/// at once (it looks again only every 5 s).
+pub fn worker_cidr(name: &str, planned: &[IpNet]) -> Option<IpNet> {
+    let n: usize = name
+        .strip_prefix(crate::manifests::WORKERS)?
+        .strip_prefix('-')?
+        .parse()
+        .ok()?;
+    planned.get(n.checked_add(1)?).copied()
 }
 
 /// A hardware address as `ip` and `bridge` write it.

@@ -3,6 +3,7 @@
 //! containerd, with their state on a claim (or emptyDirs).
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
@@ -211,7 +212,16 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
-            host_aliases: o.apiserver_ip.map(|ip| {
+            // The control plane reaches its own apiserver on loopback:
+            // through the parent's Service it would wait for its own Pod
+            // to be Ready there (kubeadm init waited 4 s more for that).
+            // The others reach it at the Service's address, once known.
+            host_aliases: if control_plane {
+                Some(IpAddr::from(Ipv4Addr::LOCALHOST))
+            } else {
+                o.apiserver_ip
+            }
+            .map(|ip| {
                 vec![HostAlias {
                     ip: ip.to_string(),
                     hostnames: Some(o.apiserver_names.to_vec()),

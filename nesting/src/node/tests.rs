@@ -27,10 +27,63 @@ fn control_plane_gets_the_first_and_workers_the_first_free() {
     assert_eq!(
         got,
         vec![
-            ("w-a".to_string(), "10.1.2.0/24".parse().unwrap()),
             ("cp".to_string(), "10.1.0.0/24".parse().unwrap()),
+            ("w-a".to_string(), "10.1.2.0/24".parse().unwrap()),
         ]
     );
+}
+
+#[test]
+fn workers_get_their_own_cidr_when_free() {
+    let nodes = [
+        n("other", None, None),
+        n("workers-1", None, None),
+        n("cp", None, None),
+        n("workers-0", None, None),
+    ];
+    let got = allocations(&nodes, &planned(), "cp");
+    let of = |name: &str| {
+        got.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.to_string())
+    };
+    assert_eq!(of("workers-1").as_deref(), Some("10.1.2.0/24"));
+    assert_eq!(of("workers-0").as_deref(), Some("10.1.1.0/24"));
+    assert_eq!(of("cp").as_deref(), Some("10.1.0.0/24"));
+    // No CIDR is left for the node that has no own one.
+    assert_eq!(of("other"), None);
+    // A worker whose own CIDR is held takes the first free one.
+    let nodes = [
+        n("workers-0", None, None),
+        n("x", Some("10.1.1.0/24"), None),
+    ];
+    let got = allocations(&nodes, &planned(), "cp");
+    assert_eq!(
+        got,
+        vec![("workers-0".into(), "10.1.2.0/24".parse().unwrap())]
+    );
+}
+
+#[test]
+fn worker_cidr_follows_the_ordinal() {
+    assert_eq!(
+        worker_cidr("workers-0", &planned()),
+        Some("10.1.1.0/24".parse().unwrap())
+    );
+    assert_eq!(
+        worker_cidr("workers-1", &planned()),
+        Some("10.1.2.0/24".parse().unwrap())
+    );
+    for name in [
+        "workers-2",
+        "workers-",
+        "workers-x",
+        "workersx-0",
+        "cp",
+        "workers-18446744073709551615",
+    ] {
+        assert_eq!(worker_cidr(name, &planned()), None, "{name}");
+    }
 }
 
 #[test]

@@ -403,8 +403,15 @@ fn host_aliases_and_images_dir() {
         .iter()
         .map(Manifest::to_value)
         .collect();
-    let sts = by_kind(&plain, "StatefulSet", "control-plane");
+    // The control plane always reaches its apiserver on loopback; the
+    // workers only once the Service's address is known.
+    let sts = by_kind(&plain, "StatefulSet", "workers");
     assert!(sts["spec"]["template"]["spec"].get("hostAliases").is_none());
+    let sts = by_kind(&plain, "StatefulSet", "control-plane");
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["hostAliases"][0]["ip"],
+        "127.0.0.1"
+    );
     let ip: std::net::IpAddr = "10.96.0.42".parse().unwrap();
     let objs: Vec<Value> = p
         .manifests_with(
@@ -418,9 +425,9 @@ fn host_aliases_and_images_dir() {
         .iter()
         .map(Manifest::to_value)
         .collect();
-    for (kind, name) in [("StatefulSet", "control-plane"), ("StatefulSet", "workers")] {
-        let spec = &by_kind(&objs, kind, name)["spec"]["template"]["spec"];
-        assert_eq!(spec["hostAliases"][0]["ip"], "10.96.0.42");
+    for (name, ip) in [("control-plane", "127.0.0.1"), ("workers", "10.96.0.42")] {
+        let spec = &by_kind(&objs, "StatefulSet", name)["spec"]["template"]["spec"];
+        assert_eq!(spec["hostAliases"][0]["ip"], ip);
         let names = spec["hostAliases"][0]["hostnames"].as_array().unwrap();
         assert!(names.contains(&Value::from("apiserver.inception-lab.svc")));
         assert!(names.contains(&Value::from("apiserver.inception-lab.svc.cluster.local")));
