@@ -258,6 +258,9 @@ fn pod_template(o: &ClusterObjects, role: &str) -> PodTemplateSpec {
                 env: Some(vec![
                     env("INCEPTION_ROLE", role),
                     env("INCEPTION_PATH", &o.path.to_string()),
+                    // Its own image: the node unpacks it ahead of need,
+                    // for node Pods of a cluster inside.
+                    env("INCEPTION_NODE_IMAGE", o.image),
                     EnvVar {
                         name: "POD_IP".into(),
                         value_from: Some(EnvVarSource {
