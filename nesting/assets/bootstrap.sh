@@ -129,8 +129,20 @@ control-plane)
     esac
   done
   chmod 600 /etc/kubernetes/pki/*.key /etc/kubernetes/pki/etcd/*.key
+  # The apiserver holds two thirds of a level's memory: a garbage collector
+  # target of 50 % (Go's default is 100) keeps about 80 MB less of it. A
+  # kubeadm patch sets it (patches are a flag in every version; 1.20 and
+  # 1.21 call it --experimental-patches).
+  patches=/run/kubeadm-patches
+  mkdir -p "$patches"
+  printf '%s\n' 'spec:' '  containers:' '  - name: kube-apiserver' '    env:' \
+    '    - name: GOGC' '      value: "50"' >"$patches/kube-apiserver+strategic.yaml"
+  patches_flag=--patches
+  if kubeadm init --help 2>/dev/null | grep -q -- --experimental-patches; then
+    patches_flag=--experimental-patches
+  fi
   log "kubeadm init"
-  kubeadm_quiet init --config "$(render init.yaml)" --skip-phases="$skip"
+  kubeadm_quiet init --config "$(render init.yaml)" --skip-phases="$skip" "$patches_flag=$patches"
   ;;
 worker)
   # kubeadm's discovery looks every 5 s; the agent every half second.

@@ -443,6 +443,21 @@ async fn no_level_reaches_its_parents_api() {
         );
         assert_eq!(after.jumps, before.jumps);
     }
+    // kubeadm's patch gave every level's apiserver its GC target.
+    for level in [&level1, &level2] {
+        let (out, ok) = sh(
+            &level.pods,
+            cp,
+            "for p in $(pgrep -x kube-apiserver); do \
+               grep -qzx GOGC=50 /proc/$p/environ && echo GOGC50 || echo NOGOGC; done",
+        )
+        .await;
+        assert!(
+            ok && out.contains("GOGC50") && !out.contains("NOGOGC"),
+            "{}: {out}",
+            level.name
+        );
+    }
     drop(tunnel);
 
     let uids = lab.node_pod_uids("inception-iso").await;
