@@ -83,11 +83,21 @@ async fn config_first_then_nodes_that_know_the_service_ip() {
     let nodes = apply_nodes(&plan, &client, c, &runtime).await.unwrap();
     assert_eq!(nodes, 3, "two StatefulSets and the control plane's budget");
     let all = log.all();
-    let sts = all
-        .iter()
-        .find(|s| s.method == Method::PATCH && s.body["kind"] == "StatefulSet")
-        .unwrap();
-    assert!(sts.body.to_string().contains("10.96.5.5"), "{:?}", sts.body);
+    let sts = |name: &str| {
+        all.iter()
+            .find(|s| {
+                s.method == Method::PATCH
+                    && s.body["kind"] == "StatefulSet"
+                    && s.body["metadata"]["name"] == name
+            })
+            .unwrap()
+            .body["spec"]["template"]["spec"]["hostAliases"][0]["ip"]
+            .clone()
+    };
+    // Workers reach the apiserver at the Service's address; the control
+    // plane its own on loopback.
+    assert_eq!(sts("workers"), "10.96.5.5");
+    assert_eq!(sts("control-plane"), "127.0.0.1");
 }
 
 #[tokio::test]
